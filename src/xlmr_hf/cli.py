@@ -1,0 +1,171 @@
+"""The ``xlmr-hf`` console script. Each subcommand maps onto one function of the package.
+
+Subcommands: ``info`` (versions, registered Auto classes, presets), ``demo`` (build a small model, fill a mask, print
+shapes), ``convert`` (xlmr-hf <-> transformers checkpoints, fairseq import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import logging
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("xlmr_hf.cli")
+
+_VERSIONED = ("xlmr-hf", "torch", "transformers", "tokenizers", "safetensors", "accelerate", "huggingface_hub",
+              "datasets", "deepspeed", "peft", "sentencepiece")
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print package versions, the classes registered with transformers' Auto classes and the presets."""
+    import torch
+
+    from .models import AUTO_CLASSES, PRESETS, XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaModel
+
+    print("versions")
+    for name in _VERSIONED:
+        print(f"  {name:<16} {_version(name)}")
+    print(f"  {'python':<16} {sys.version.split()[0]}")
+    print("registered (model_type 'xlmr-hf')")
+    print(f"  {'AutoConfig':<36} -> {XLMRobertaConfig.__name__}")
+    for auto, model in AUTO_CLASSES.items():
+        print(f"  {auto.__name__:<36} -> {model.__name__}")
+    print("presets (parameters counted on the meta device)")
+    print(f"  {'name':<15} {'layers':>6} {'hidden':>6} {'heads':>5} {'ffn':>6} {'vocab':>7} {'LN':>4} "
+          f"{'Model':>15} {'MaskedLM':>15}")
+    for name in PRESETS:
+        config = XLMRobertaConfig.from_preset(name)
+        counts = []
+        if args.counts:
+            for cls in (XLMRobertaModel, XLMRobertaForMaskedLM):
+                with torch.device("meta"):
+                    model = cls(config)
+                counts.append(f"{sum(p.numel() for p in model.parameters()):,}")
+        else:
+            counts = ["-", "-"]
+        print(f"  {name:<15} {config.num_hidden_layers:>6} {config.hidden_size:>6} {config.num_attention_heads:>5} "
+              f"{config.intermediate_size:>6} {config.vocab_size:>7} {config.layer_norm_position:>4} "
+              f"{counts[0]:>15} {counts[1]:>15}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build a small random XLM-R, fill a masked position, show the masked-only loss and the padding-free path."""
+    import torch
+
+    from .models import XLMRobertaConfig, XLMRobertaForMaskedLM, packed_position_ids
+
+    torch.manual_seed(args.seed)
+    config = XLMRobertaConfig.from_preset(
+        args.preset, num_hidden_layers=args.layers, vocab_size=args.vocab_size
+    )
+    model = XLMRobertaForMaskedLM(config).eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    mask_id = config.vocab_size - 1  # fairseq layout: <mask> is the last id
+    print(f"model: preset={args.preset} layers={config.num_hidden_layers} hidden={config.hidden_size} "
+          f"vocab={config.vocab_size} parameters={n_params:,} attention={config._attn_implementation}")
+
+    ids = torch.randint(4, config.vocab_size - 1, (2, 12))
+    ids[:, 0], ids[:, -1] = config.bos_token_id, config.eos_token_id
+    ids[1, 8:] = config.pad_token_id  # second sequence is shorter: right padding
+    ids[1, 7] = config.eos_token_id
+    ids[0, 5] = ids[1, 3] = mask_id
+    attention_mask = (ids != config.pad_token_id).long()
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=attention_mask, output_hidden_states=True)
+    print(f"fill-mask: input_ids {list(ids.shape)} -> logits {list(out.logits.shape)}, "
+          f"{len(out.hidden_states)} hidden states of {list(out.hidden_states[-1].shape)}")
+    for row, col in (ids == mask_id).nonzero().tolist():
+        top = out.logits[row, col].softmax(-1).topk(3)
+        pairs = ", ".join(f"{i}:{p:.4f}" for i, p in zip(top.indices.tolist(), top.values.tolist()))
+        print(f"  sequence {row} position {col}: top-3 ids (random weights) {pairs}")
+
+    labels = torch.full_like(ids, -100)
+    labels[0, 5], labels[1, 3] = 42, 7
+    with torch.no_grad():
+        masked = model(input_ids=ids, attention_mask=attention_mask, labels=labels)
+    print(f"masked-only head: labels at 2 positions -> logits {list(masked.logits.shape)}, "
+          f"loss {masked.loss.item():.4f}")
+
+    docs = [ids[0], ids[1, :8]]
+    cu = torch.tensor([0, docs[0].numel(), docs[0].numel() + docs[1].numel()])
+    packed = torch.cat(docs)[None]
+    with torch.no_grad():
+        hidden = model.roberta(packed, cu_seqlens=cu).last_hidden_state
+        alone = model.roberta(docs[1][None]).last_hidden_state
+    diff = (hidden[0, int(cu[1]):] - alone[0]).abs().max().item()
+    print(f"padding-free: 2 documents packed into {list(packed.shape)} (positions "
+          f"{packed_position_ids(cu)[0].tolist()}) -> hidden {list(hidden.shape)}; "
+          f"max |packed - alone| = {diff:.2e}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert a checkpoint between formats (see `xlmr_hf.models.conversion.convert`)."""
+    from .models.conversion import convert
+
+    out = convert(
+        args.source, args.output_dir, source_format=args.source_format, to=args.to, preset=args.preset,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``xlmr-hf`` command."""
+    parser = argparse.ArgumentParser(prog="xlmr-hf", description="XLM-R on the Hugging Face stack.")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="logging level (default INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser("info", help="versions, registered Auto classes and presets")
+    info.add_argument("--no-counts", dest="counts", action="store_false",
+                      help="skip the parameter counts of the presets")
+    info.set_defaults(func=cmd_info)
+
+    demo = sub.add_parser("demo", help="build a small random model, fill a mask, print shapes")
+    demo.add_argument("--preset", default="base", help="shape preset (default base; see `xlmr-hf info`)")
+    demo.add_argument("--layers", type=int, default=2, help="number of layers (default 2, to stay small)")
+    demo.add_argument("--vocab-size", type=int, default=1000, help="vocabulary size (default 1000)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.set_defaults(func=cmd_demo)
+
+    convert = sub.add_parser("convert", help="convert checkpoints: xlmr-hf <-> transformers, fairseq -> either")
+    convert.add_argument("source", help="checkpoint directory (xlmr-hf / transformers) or fairseq model.pt")
+    convert.add_argument("output_dir", help="directory to write (must be empty or absent)")
+    convert.add_argument("--from", dest="source_format", default="xlmr-hf",
+                         choices=["xlmr-hf", "transformers", "fairseq"], help="format of SOURCE (default xlmr-hf)")
+    convert.add_argument("--to", default="transformers", choices=["transformers", "xlmr-hf"],
+                         help="format to write (default transformers)")
+    convert.add_argument("--preset", default=None,
+                         help="shape preset of a fairseq checkpoint (base, large, xl, xxl); required with --from fairseq")
+    convert.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
+    convert.set_defaults(func=cmd_convert)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``xlmr-hf`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
