@@ -348,7 +348,7 @@ def _atomic_write(output_dir: str | os.PathLike, overwrite: bool, write: Callabl
             except BaseException:
                 old.rename(output)
                 raise
-            pass
+            shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(output)
     except BaseException:

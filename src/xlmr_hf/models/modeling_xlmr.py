@@ -680,10 +680,17 @@ class XLMRobertaForMultipleChoice(XLMRobertaPreTrainedModel):
         def flat(t: torch.Tensor | None, keep: int = 1) -> torch.Tensor | None:
             return None if t is None else t.reshape(-1, *t.shape[t.dim() - keep:])
 
+        language_ids = kwargs.pop("language_ids", None)
+        if language_ids is not None:
+            batch = (input_ids if input_ids is not None else inputs_embeds).shape[0]
+            if language_ids.dim() == 1 and language_ids.shape[0] == batch:  # one language per example
+                language_ids = language_ids.repeat_interleave(num_choices)
+            elif language_ids.dim() >= 2:  # (batch, choices[, length])
+                language_ids = flat(language_ids, language_ids.dim() - 2)
         outputs = self.roberta(
             flat(input_ids), attention_mask=flat(attention_mask), token_type_ids=flat(token_type_ids),
-            position_ids=flat(position_ids), inputs_embeds=flat(inputs_embeds, 2), return_dict=True,
-            **_base_inputs(kwargs),
+            position_ids=flat(position_ids), inputs_embeds=flat(inputs_embeds, 2), language_ids=language_ids,
+            return_dict=True, **_base_inputs(kwargs),
         )
         logits = self.classifier(self.dropout(outputs.pooler_output)).view(-1, num_choices)
         loss = F.cross_entropy(logits, labels.to(logits.device)) if labels is not None else None
