@@ -211,11 +211,12 @@ def random_ids(shape: tuple[int, ...], config: XLMRobertaConfig, generator: torc
 
 
 def padded_batch(
-    config: XLMRobertaConfig, lengths: tuple[int, ...] = (12, 9, 5), seed: int = 0
+    config: XLMRobertaConfig, lengths: tuple[int, ...] = (12, 9, 5), seed: int = 0, width: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded batch: row i has `lengths[i]` real tokens (`<s>` … `</s>`), then pad ids with mask 0."""
+    """Right-padded batch: row i has `lengths[i]` real tokens (`<s>` … `</s>`), then pad ids with mask 0; the width
+    is `max(lengths)` unless given."""
     generator = torch.Generator().manual_seed(seed)
-    width = max(lengths)
+    width = max(lengths) if width is None else width
     input_ids = torch.full((len(lengths), width), config.pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(lengths), width), dtype=torch.long)
     for row, n in enumerate(lengths):

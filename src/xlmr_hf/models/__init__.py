@@ -10,7 +10,7 @@ from transformers import (
     AutoModelForTokenClassification,
 )
 
-from .configuration_xlmr import PRESETS, XLMRobertaConfig
+from .configuration_xlmr import PRESETS, XLMRobertaConfig, XLMRobertaConfigError
 from .modeling_xlmr import (
     XLMRobertaForMaskedLM,
     XLMRobertaForMultipleChoice,
@@ -27,6 +27,7 @@ __all__ = [
     "AUTO_CLASSES",
     "PRESETS",
     "XLMRobertaConfig",
+    "XLMRobertaConfigError",
     "XLMRobertaForMaskedLM",
     "XLMRobertaForMultipleChoice",
     "XLMRobertaForQuestionAnswering",

@@ -10,14 +10,16 @@ This file is copied next to saved checkpoints (``trust_remote_code``), so it imp
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from typing import Any, ClassVar, Literal
 
 from huggingface_hub.dataclasses import strict
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import PreTrainedConfig
 from transformers.utils import logging
 
-__all__ = ["PRESETS", "XLMRobertaConfig"]
+__all__ = ["PRESETS", "XLMRobertaConfig", "XLMRobertaConfigError"]
 
 logger = logging.get_logger(__name__)
 
@@ -229,3 +231,32 @@ class XLMRobertaConfig(PreTrainedConfig):
         """Load ours or a transformers xlm-roberta(-xl) `config.json` (local directory, file or Hub id)."""
         config_dict, kwargs = cls.get_config_dict(pretrained_model_name_or_path, **kwargs)
         return cls.from_dict(config_dict, **kwargs)
+
+
+class XLMRobertaConfigError(StrictDataclassClassValidationError, ValueError):
+    """An invalid `XLMRobertaConfig` value: a ValueError naming field, value and what is allowed.
+
+    `@strict` wraps validator errors in `StrictDataclassClassValidationError` (not a ValueError); this class is both.
+    """
+
+    def __init__(self, cause: Exception):
+        Exception.__init__(self, str(cause))
+
+
+def _raise_value_errors(cls: type[XLMRobertaConfig]) -> type[XLMRobertaConfig]:
+    strict_validate = cls.validate
+
+    @functools.wraps(strict_validate)  # keeps the marker @strict looks for on subclasses
+    def validate(self: XLMRobertaConfig) -> None:
+        try:
+            strict_validate(self)
+        except StrictDataclassClassValidationError as err:
+            if isinstance(err, ValueError) or not isinstance(err.__cause__, ValueError):
+                raise
+            raise XLMRobertaConfigError(err.__cause__) from err.__cause__
+
+    cls.validate = validate
+    return cls
+
+
+_raise_value_errors(XLMRobertaConfig)
