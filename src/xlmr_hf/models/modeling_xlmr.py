@@ -216,9 +216,18 @@ class XLMRobertaSelfAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         input_shape = hidden_states.shape[:-1]
         shape = (*input_shape, -1, self.attention_head_size)
-        query = self.query(hidden_states).view(shape).transpose(1, 2)
-        key = self.key(hidden_states).view(shape).transpose(1, 2)
-        value = self.value(hidden_states).view(shape).transpose(1, 2)
+        projections = (self.query, self.key, self.value)
+        if all(type(p) is nn.Linear and p.bias is not None and not (p._forward_hooks or p._forward_pre_hooks)
+               for p in projections):
+            # One GEMM for q, k and v (the input is cast once under autocast); wrapped or hooked modules (PEFT,
+            # quantised linears, forward hooks) keep their own forward below.
+            weight = torch.cat([p.weight for p in projections])
+            bias = torch.cat([p.bias for p in projections])
+            query, key, value = (
+                t.view(shape).transpose(1, 2) for t in F.linear(hidden_states, weight, bias).chunk(3, dim=-1)
+            )
+        else:
+            query, key, value = (p(hidden_states).view(shape).transpose(1, 2) for p in projections)
         implementation = self.config._attn_implementation or "eager"
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         dropout = self.dropout.p if self.training else 0.0
@@ -519,6 +528,50 @@ def _base_inputs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------- heads
+class _LinearCrossEntropy(torch.autograd.Function):
+    """sum_i CE(x_i · Wᵀ + b, t_i) / denominator, with its gradients computed in forward (logits are not kept).
+
+    Under autocast the matmuls run in the autocast dtype and the softmax in fp32, as `F.linear` + `F.cross_entropy`
+    would; the weight gradient is written in fp32 vocabulary chunks, never materialising a half-precision copy of it.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, denominator, chunk=32768):  # noqa: ANN001, ANN205
+        device = hidden.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
+        with torch.autocast(device, enabled=False):
+            x, w = hidden.to(dtype), weight.to(dtype)
+            logits = torch.addmm(bias.to(dtype), x, w.t())
+            scores = logits.to(torch.float32, copy=True)  # own copy: the softmax below works in place
+            lse = torch.logsumexp(scores, dim=-1)
+            loss = (lse - scores.gather(1, targets[:, None]).squeeze(1)).sum() / denominator
+            ctx.grads = (None, None, None)
+            if any(ctx.needs_input_grad[:3]):
+                probs = scores.sub_(lse[:, None]).exp_()  # softmax, in place
+                probs[torch.arange(targets.numel(), device=probs.device), targets] -= 1.0
+                probs.div_(denominator)
+                g = probs.to(dtype)
+                grad_weight = None
+                if ctx.needs_input_grad[1]:
+                    grad_weight = torch.empty_like(weight)
+                    for start in range(0, weight.shape[0], chunk):
+                        grad_weight[start:start + chunk].copy_(g[:, start:start + chunk].t() @ x)
+                ctx.grads = (
+                    (g @ w).to(hidden.dtype) if ctx.needs_input_grad[0] else None,
+                    grad_weight,
+                    probs.sum(0).to(bias.dtype) if ctx.needs_input_grad[2] else None,
+                )
+        ctx.mark_non_differentiable(logits)
+        return loss, logits
+
+    @staticmethod
+    def backward(ctx, grad_loss, grad_logits):  # noqa: ANN001, ANN205
+        scale_needed = bool(grad_loss != 1)
+        grads = [g if g is None or not scale_needed else g.mul_(grad_loss.to(g.dtype)) for g in ctx.grads]
+        ctx.grads = None
+        return (*grads, None, None, None)
+
+
 @dataclass
 class XLMRobertaMaskedLMOutput(MaskedLMOutput):
     """`MaskedLMOutput` plus `masked_positions`: flat indices (into batch × length) of the rows of `logits` when the
@@ -537,6 +590,13 @@ class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
     }
     _keys_to_ignore_on_load_unexpected = [r"pooler", r"position_ids", r"token_type_ids$"]
     accepts_loss_kwargs = True
+    #: With labels and tied weights, let the word-embedding lookup produce a sparse gradient (summed into the decoder's
+    #: dense one, so `.grad` stays dense). Set False on an instance to use dense lookup gradients.
+    sparse_embedding_grad: bool = True
+    #: With labels, fuse the vocabulary projection and the cross-entropy: gradients are computed in the forward pass,
+    #: chunk by chunk, so neither the half-precision weight copy nor the logits outlive it. The returned `logits` then
+    #: carry no gradient; set False on an instance to backpropagate through them.
+    fused_mlm_loss: bool = True
 
     def __init__(self, config: XLMRobertaConfig):
         super().__init__(config)
@@ -569,10 +629,20 @@ class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
             `sum / num_items_in_batch` instead of the mean, as Trainer expects.
         """
         num_items = kwargs.pop("num_items_in_batch", None)
-        outputs = self.roberta(
-            input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
-            inputs_embeds=inputs_embeds, return_dict=True, **kwargs,
+        embedding = self.roberta.embeddings.word_embeddings
+        # The tied decoder gives the shared weight a dense gradient anyway, so the lookup's gradient can be sparse:
+        # that skips a zero-filled vocab × hidden buffer and a dense add per step (autograd sums sparse into dense).
+        embedding.sparse = bool(
+            self.sparse_embedding_grad and labels is not None and torch.is_grad_enabled()
+            and embedding.weight.requires_grad and self.lm_head.decoder.weight is embedding.weight
         )
+        try:
+            outputs = self.roberta(
+                input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+                inputs_embeds=inputs_embeds, return_dict=True, **kwargs,
+            )
+        finally:
+            embedding.sparse = False
         sequence_output = outputs.last_hidden_state
         if labels is None:
             return XLMRobertaMaskedLMOutput(
@@ -585,12 +655,18 @@ class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
         flat_labels = labels.reshape(-1)
         positions = (flat_labels != -100).nonzero().flatten()
         selected = sequence_output.reshape(-1, sequence_output.shape[-1]).index_select(0, positions)
-        logits = self.lm_head(selected)
         targets = flat_labels.index_select(0, positions)
-        if num_items is None:
-            loss = F.cross_entropy(logits.float(), targets)
+        if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= self.config.vocab_size):
+            raise ValueError(f"labels must be -100 or ids in [0, vocab_size={self.config.vocab_size}); got values "
+                             f"in [{int(targets.min())}, {int(targets.max())}].")
+        denominator = num_items if num_items is not None else targets.numel()
+        decoder = self.lm_head.decoder
+        if self.fused_mlm_loss and type(decoder) is nn.Linear and decoder.bias is not None:
+            features = self.lm_head.layer_norm(gelu(self.lm_head.dense(selected)))
+            loss, logits = _LinearCrossEntropy.apply(features, decoder.weight, decoder.bias, targets, denominator)
         else:
-            loss = F.cross_entropy(logits.float(), targets, reduction="sum") / num_items
+            logits = self.lm_head(selected)
+            loss = F.cross_entropy(logits.float(), targets, reduction="sum") / denominator
         return XLMRobertaMaskedLMOutput(
             loss=loss, logits=logits, masked_positions=positions, hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
