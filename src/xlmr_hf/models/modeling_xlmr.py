@@ -48,6 +48,7 @@ from .configuration_xlmr import XLMRobertaConfig
 
 __all__ = [
     "AUTO_MAP",
+    "cpu_dropout_attention",
     "XLMRobertaForMaskedLM",
     "XLMRobertaForMultipleChoice",
     "XLMRobertaForQuestionAnswering",
@@ -191,6 +192,29 @@ def eager_attention_forward(
     return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
 
 
+def cpu_dropout_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """Attention with dropout for CPU training: what SDPA's math fallback computes (SDPA's fused CPU kernels have no
+    dropout), with the two matmuls in the input dtype (bf16 under autocast) and the softmax in fp32, instead of the
+    fallback's all-fp32 matmuls. Accepts SDPA's boolean masks and additive float masks."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            weights = weights.masked_fill(~attention_mask, torch.finfo(weights.dtype).min)
+        else:
+            weights = weights + attention_mask
+    weights = F.dropout(F.softmax(weights, dim=-1, dtype=torch.float32).to(value.dtype), p=dropout, training=True)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), None
+
+
 class XLMRobertaSelfAttention(nn.Module):
     """Multi-head self-attention dispatched through transformers' attention interface."""
 
@@ -231,6 +255,8 @@ class XLMRobertaSelfAttention(nn.Module):
         implementation = self.config._attn_implementation or "eager"
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         dropout = self.dropout.p if self.training else 0.0
+        if implementation == "sdpa" and dropout > 0 and query.device.type == "cpu":
+            attention = cpu_dropout_attention  # SDPA would fall back to all-fp32 math here: same result, slower
         if packing is not None and implementation not in ("eager", "flex_attention") and "flash" not in implementation:
             # Variable-length attention without a T×T mask: one call per document (exactly "each document alone").
             parts = [
@@ -551,16 +577,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 probs[torch.arange(targets.numel(), device=probs.device), targets] -= 1.0
                 probs.div_(denominator)
                 g = probs.to(dtype)
+                grad_hidden = (g @ w).to(hidden.dtype) if ctx.needs_input_grad[0] else None
+                del w  # free the half-precision weight copy before the fp32 weight gradient exists
                 grad_weight = None
                 if ctx.needs_input_grad[1]:
                     grad_weight = torch.empty_like(weight)
                     for start in range(0, weight.shape[0], chunk):
                         grad_weight[start:start + chunk].copy_(g[:, start:start + chunk].t() @ x)
-                ctx.grads = (
-                    (g @ w).to(hidden.dtype) if ctx.needs_input_grad[0] else None,
-                    grad_weight,
-                    probs.sum(0).to(bias.dtype) if ctx.needs_input_grad[2] else None,
-                )
+                ctx.grads = (grad_hidden, grad_weight,
+                             probs.sum(0).to(bias.dtype) if ctx.needs_input_grad[2] else None)
         ctx.mark_non_differentiable(logits)
         return loss, logits
 
