@@ -275,12 +275,13 @@ class XLMRobertaSelfAttention(nn.Module):
         return output.reshape(*input_shape, -1).contiguous(), weights
 
 
-class XLMRobertaSelfOutput(nn.Module):
-    """Attention output projection + residual (+ LayerNorm in the post-LN layout)."""
+class XLMRobertaOutput(nn.Module):
+    """Projection back to the hidden size + dropout + residual (+ LayerNorm in the post-LN layout); used after the
+    attention (`attention.output`, input width hidden) and after the feed-forward (`output`, input width ffn)."""
 
-    def __init__(self, config: XLMRobertaConfig):
+    def __init__(self, config: XLMRobertaConfig, in_features: int | None = None):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(in_features or config.hidden_size, config.hidden_size)
         if config.layer_norm_position == "post":
             self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
@@ -296,7 +297,7 @@ class XLMRobertaAttention(nn.Module):
     def __init__(self, config: XLMRobertaConfig, layer_idx: int | None = None):
         super().__init__()
         self.self = XLMRobertaSelfAttention(config, layer_idx=layer_idx)
-        self.output = XLMRobertaSelfOutput(config)
+        self.output = XLMRobertaOutput(config)
         if config.layer_norm_position == "pre":
             self.self_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
@@ -320,21 +321,6 @@ class XLMRobertaIntermediate(nn.Module):
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
-class XLMRobertaOutput(nn.Module):
-    """Second feed-forward projection + residual (+ LayerNorm in the post-LN layout)."""
-
-    def __init__(self, config: XLMRobertaConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        if config.layer_norm_position == "post":
-            self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.dropout(self.dense(hidden_states)) + input_tensor
-        return self.LayerNorm(hidden_states) if hasattr(self, "LayerNorm") else hidden_states
-
-
 class XLMRobertaLayer(GradientCheckpointingLayer):
     """One transformer layer; the pre-LN layout normalises the feed-forward input with `LayerNorm`."""
 
@@ -343,7 +329,7 @@ class XLMRobertaLayer(GradientCheckpointingLayer):
         self.chunk_size_feed_forward = config.chunk_size_feed_forward
         self.attention = XLMRobertaAttention(config, layer_idx=layer_idx)
         self.intermediate = XLMRobertaIntermediate(config)
-        self.output = XLMRobertaOutput(config)
+        self.output = XLMRobertaOutput(config, config.intermediate_size)
         if config.layer_norm_position == "pre":
             self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
