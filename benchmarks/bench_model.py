@@ -28,10 +28,10 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -45,6 +45,9 @@ from xlmr_hf import XLMRobertaConfig, XLMRobertaForMaskedLM
 logger = logging.getLogger("bench_model")
 
 MiB = 1 << 20
+PHASE = "bench::"  # record_function prefix marking the phases of a measured step
+# --malloc cache: glibc never mmaps (so never munmaps) and never trims the heap, i.e. freed memory is reused.
+MALLOC_CACHE_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
 # transformers' XLMRobertaConfig defaults are BERT's; these are XLM-R base's, identical to our "base" preset.
 HF_BASE_FIELDS = dict(
@@ -81,11 +84,43 @@ def machine_info(threads: int) -> dict[str, Any]:
         "isa": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"}),
         "mem_total_gib": round(mem_total / 2**30, 1) if mem_total else None,
         "load_avg_start": load_average(),
+        "allocator_env": {k: v for k, v in os.environ.items()
+                          if k in ("GLIBC_TUNABLES", "LD_PRELOAD") or k.startswith("MALLOC_")} or "glibc defaults",
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "xlmr_hf": xlmr_hf.__version__,
+        "code_start": code_fingerprint(),
     }
+
+
+def code_fingerprint() -> dict[str, Any]:
+    """Which model code ran: where xlmr_hf was imported from, its git commit (None outside a git checkout, e.g. a
+    snapshot on PYTHONPATH), whether src/ had uncommitted changes, and a hash of the model files."""
+    import hashlib
+
+    import xlmr_hf.models.configuration_xlmr as configuration
+    import xlmr_hf.models.modeling_xlmr as modeling
+
+    digest = hashlib.sha256()
+    for module in (modeling, configuration):
+        with open(module.__file__, "rb") as f:
+            digest.update(f.read())
+    package_dir = os.path.dirname(os.path.abspath(xlmr_hf.__file__))
+    root = os.path.dirname(os.path.dirname(package_dir))  # <root>/src/xlmr_hf
+    try:
+        top = subprocess.run(["git", "-C", package_dir, "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        if os.path.realpath(top or "/nonexistent") != os.path.realpath(root):
+            raise OSError("xlmr_hf is not imported from a git checkout")
+        commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "src"], capture_output=True,
+                                    text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"package": package_dir, "commit": commit, "src_uncommitted_changes": dirty,
+            "model_files_sha256": digest.hexdigest()[:16]}
 
 
 def load_average() -> list[float] | None:
@@ -94,6 +129,62 @@ def load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
+
+
+class OtherLoad:
+    """How many cores *other* processes kept busy during a timed region (from /proc/stat minus our own CPU time).
+
+    On a 2-core machine a competing process makes OpenMP barriers wait for a descheduled thread and can slow a step
+    several-fold; timings taken while others were busy are flagged, not silently mixed in.
+    """
+
+    def __init__(self) -> None:
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._start: tuple[int, int, float] | None = None
+
+    @staticmethod
+    def _busy_total() -> int:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v) - v[3] - (v[4] if len(v) > 4 else 0)  # all but idle and iowait
+
+    @staticmethod
+    def _own() -> int:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime of all threads
+
+    def start(self) -> None:
+        try:
+            self._start = (self._busy_total(), self._own(), time.perf_counter())
+        except OSError:
+            self._start = None
+
+    def stop(self) -> float | None:
+        """Average number of cores used by other processes since `start()`."""
+        if self._start is None:
+            return None
+        busy0, own0, t0 = self._start
+        wall = time.perf_counter() - t0
+        other = (self._busy_total() - busy0) - (self._own() - own0)
+        return max(0.0, other / self.tick / wall) if wall > 0 else None
+
+    def wait_idle(self, max_wait: float, threshold: float = 0.15, window: float = 1.0) -> float:
+        """Sleep in `window`-second slices until other processes use < `threshold` cores (at most `max_wait` s)."""
+        if max_wait <= 0:
+            return 0.0
+        t0 = time.perf_counter()
+        while True:
+            self.start()
+            time.sleep(window)
+            load = self.stop()
+            waited = time.perf_counter() - t0
+            if load is None or load < threshold:
+                return waited
+            if waited >= max_wait:
+                logger.warning("other processes still use %.2f cores after waiting %.0f s; timing anyway", load,
+                               waited)
+                return waited
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -179,7 +270,8 @@ def check_losses_match(ours: torch.nn.Module, theirs: torch.nn.Module, vocab: in
 
 
 def bench_training(models: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]],
-                   shape: tuple[int, int], vocab: int, steps: int, warmup: int, seed: int) -> dict[str, Any]:
+                   shape: tuple[int, int], vocab: int, steps: int, warmup: int, seed: int,
+                   wait_idle: float = 0.0) -> dict[str, Any]:
     batch_size, length = shape
     batch = mlm_batch(batch_size, length, vocab, seed)
     n_masked = int((batch["labels"] != -100).sum())
@@ -193,55 +285,115 @@ def bench_training(models: dict[str, tuple[torch.nn.Module, torch.optim.Optimize
         logger.info("  warm-up done: %s", name)
     times: dict[str, list[float]] = {name: [] for name in models}
     losses: dict[str, list[float]] = {name: [] for name in models}
+    others: dict[str, list[float | None]] = {name: [] for name in models}
+    probe = OtherLoad()
     names = list(models)
     for i in tqdm(range(steps), desc=f"train {batch_size}x{length}", disable=None):
         for name in names if i % 2 == 0 else names[::-1]:  # alternate the order: drift hits both equally
             model, opt = models[name]
             torch.manual_seed(seed + i)
+            probe.wait_idle(wait_idle)
+            probe.start()
             t0 = time.perf_counter()
             losses[name].append(train_step(model, opt, batch))
             times[name].append(time.perf_counter() - t0)
-        logger.info("  step %d/%d: %s", i + 1, steps,
-                    ", ".join(f"{n} {times[n][-1]:.2f} s (loss {losses[n][-1]:.3f})" for n in names))
+            others[name].append(probe.stop())
+        logger.info("  step %d/%d: %s", i + 1, steps, ", ".join(
+            f"{n} {times[n][-1]:.2f} s (loss {losses[n][-1]:.3f}, other processes {others[n][-1] or 0:.2f} cores)"
+            for n in names))
     tokens = batch_size * length
     out: dict[str, Any] = {"shape": f"{batch_size}x{length}", "tokens_per_step": tokens, "masked": n_masked}
     for name in names:
         med = statistics.median(times[name])
-        out[name] = {"step_s_median": med, "step_s_all": times[name], "tokens_per_s": tokens / med,
+        out[name] = {"step_s_median": med, "step_s_min": min(times[name]), "step_s_all": times[name],
+                     "other_processes_cores": others[name],
+                     "tokens_per_s": tokens / med, "tokens_per_s_best": tokens / min(times[name]),
                      "losses": losses[name]}
     out["ratio"] = out["ours"]["tokens_per_s"] / out["theirs"]["tokens_per_s"]
+    out["ratio_best"] = out["ours"]["tokens_per_s_best"] / out["theirs"]["tokens_per_s_best"]
+    out["max_other_cores"] = max((x or 0.0) for n in names for x in others[n])
     return out
 
 
 # ------------------------------------------------------------------------------------------------ peak memory
-def profiled_peak(fn: Callable[[], Any]) -> dict[str, int]:
+def profiled_peak(fn: Callable[[], Any]) -> dict[str, Any]:
     """Peak bytes allocated by torch's CPU allocator while `fn` runs, above the level at its start.
 
     torch.profiler(profile_memory=True) records one `[memory]` event per allocation (+nbytes) and per free (-nbytes)
     of the c10 CPU allocator. Sorted by time, their running sum is the live-byte curve relative to the start; its
-    maximum is the peak. Limits (checked by `memory_selftest`): allocations made on threads the profiler does not
-    follow (plain Python threads) are invisible, and frees of blocks allocated *before* profiling started are not
-    reported (so nothing allocated before `fn` may be freed inside it if the curve is to stay exact: the training
-    step frees gradients before profiling starts, see `step_memory`). Memory that bypasses torch's allocator (e.g.
-    oneDNN's internal scratch buffers, glibc arenas) is not counted; the RSS cross-check covers that.
+    maximum is the peak (exact on the known toy cases of `memory_selftest`).
+
+    Limits: allocations made on threads the profiler does not follow (plain Python threads) are invisible; frees of
+    blocks allocated *before* profiling started are not reported, so nothing older than `fn` may be freed inside it
+    (the training step sets gradients to None before profiling starts, see `step_memory`); memory that bypasses
+    torch's allocator (e.g. oneDNN internals) is not counted. The RSS cross-check (`rss_worker`) covers all three.
     """
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=False) as prof:
         fn()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
+    all_events = prof.profiler.kineto_results.events()
+    events = sorted((e for e in all_events if e.name() == "[memory]"), key=lambda e: e.start_ns())
+    phases = {e.name()[len(PHASE):]: (e.start_ns(), e.end_ns()) for e in all_events if e.name().startswith(PHASE)}
     current = peak = 0
+    peak_ns: int | None = None
+    at_end: dict[str, int] = {}
     for e in events:
         current += e.nbytes()
-        peak = max(peak, current)
-    return {"peak": peak, "net": current, "events": len(events)}
+        if current > peak:
+            peak, peak_ns = current, e.start_ns()
+        for name, (_, end) in phases.items():  # live bytes when each phase ends
+            if e.start_ns() <= end:
+                at_end[name] = current
+    peak_phase = next((n for n, (a, b) in phases.items() if peak_ns is not None and a <= peak_ns <= b), None)
+    return {"peak": peak, "net": current, "events": len(events), "peak_phase": peak_phase,
+            "live_at_phase_end": at_end, "live_at_peak": live_at_peak(prof, peak)}
+
+
+def live_at_peak(prof: profile, expected_peak: int, top: int = 6) -> list[tuple[str, int]]:
+    """What is allocated at the peak, grouped by the op that allocated it (largest first).
+
+    Uses the profiler's event tree, whose allocation nodes carry the block address and sit under the op that made
+    them; a label is `<autograd function or top-level op> > <innermost op>`."""
+    allocs: list[tuple[int, int, int, tuple[str, ...]]] = []
+
+    def walk(nodes: list[Any], stack: tuple[str, ...]) -> None:
+        for n in nodes:
+            if n.name == "[memory]":
+                allocs.append((n.start_time_ns, n.extra_fields.alloc_size, n.extra_fields.ptr, stack))
+            else:
+                walk(n.children, stack if n.name.startswith(PHASE) else (*stack, n.name))
+
+    walk(prof.profiler.kineto_results.experimental_event_tree(), ())
+    allocs.sort(key=lambda a: a[0])
+    current = peak = 0
+    peak_index = -1
+    for i, (_, size, _, _) in enumerate(allocs):
+        current += size
+        if current > peak:
+            peak, peak_index = current, i
+    if peak != expected_peak:
+        logger.warning("event-tree peak %d != event-list peak %d: breakdown approximate", peak, expected_peak)
+    live: dict[int, tuple[int, tuple[str, ...]]] = {}
+    for _, size, ptr, path in allocs[:peak_index + 1]:
+        if size > 0:
+            live[ptr] = (size, path)
+        else:
+            live.pop(ptr, None)
+    groups: dict[str, int] = {}
+    for size, path in live.values():
+        outer = next((x for x in path if x.startswith("autograd::engine::evaluate_function")), path[0] if path else "?")
+        outer = outer.replace("autograd::engine::evaluate_function: ", "backward of ")
+        label = f"{outer} > {path[-1]}" if path and path[-1] != outer else outer
+        groups[label] = groups.get(label, 0) + size
+    return sorted(groups.items(), key=lambda kv: -kv[1])[:top]
 
 
 class RSSProbe:
-    """Process-level cross-check: peak RSS (VmHWM, reset through /proc/self/clear_refs) above the RSS at the start.
+    """Process-level measure: peak RSS (VmHWM, reset through /proc/self/clear_refs) above the RSS at the start.
 
-    glibc keeps freed memory unless large blocks are mmap-ed: `enable()` pins the mmap threshold to 1 MiB (this slows
-    allocation-heavy code a little, so it is enabled only after all timings). Includes everything the process touches
-    (oneDNN buffers, Python objects), so it bounds the profiler figure from above, roughly.
+    Counts everything the process touches (torch, oneDNN, Python), but it equals the live bytes only when glibc
+    returns freed blocks to the kernel, i.e. in a fresh process whose mmap/trim thresholds are pinned low from the
+    start (`rss_worker`). In a process that has run other work, freed heap chunks get reused and fragment, and RSS
+    over-counts (observed: +1 GiB).
     """
 
     def __init__(self) -> None:
@@ -252,12 +404,6 @@ class RSSProbe:
             self.available = True
         except OSError:
             self.libc, self.available = None, False
-
-    def enable(self) -> None:
-        if self.available:
-            M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-            self.libc.mallopt(M_MMAP_THRESHOLD, MiB)
-            self.libc.mallopt(M_TRIM_THRESHOLD, MiB)
 
     @staticmethod
     def _status() -> tuple[int, int]:
@@ -339,7 +485,7 @@ def resident_bytes(model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[s
 
 
 def step_memory(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor], seed: int,
-                rss: RSSProbe | None) -> dict[str, Any]:
+                rss: RSSProbe | None = None) -> dict[str, Any]:
     """Peak memory of forward + backward + optimizer.step, gradients freed (set_to_none) before the step."""
     model.train()
     if not opt.state:  # optimizer state must exist before the measured step (it is resident state)
@@ -347,11 +493,13 @@ def step_memory(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[
         train_step(model, opt, batch)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.profiler.record_function(PHASE + "forward"), torch.autocast("cpu", dtype=torch.bfloat16):
             loss = model(**batch).loss
-        loss.backward()
-        opt.step()
-        del loss
+        with torch.profiler.record_function(PHASE + "backward"):
+            loss.backward()
+            del loss
+        with torch.profiler.record_function(PHASE + "optimizer"):
+            opt.step()
 
     opt.zero_grad(set_to_none=True)
     gc.collect()
@@ -361,7 +509,7 @@ def step_memory(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[
     prof = profiled_peak(step)
     after = resident_bytes(model, opt)
     rss_out = None
-    if rss is not None and rss.available:
+    if rss is not None and rss.available:  # after the profiled step: same allocation pattern, pages already mapped
         opt.zero_grad(set_to_none=True)
         torch.manual_seed(seed)
         rss_out = rss.measure(step)
@@ -381,20 +529,76 @@ def step_memory(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[
         "profiler_net_retained": prof["net"],
         "net_retained_equals_grads": retained_ok,
         "alloc_events": prof["events"],
+        "peak_phase": prof["peak_phase"],
+        "live_after_forward": prof["live_at_phase_end"].get("forward"),
+        "live_at_peak_by_op": prof["live_at_peak"],
         "rss_peak_above_start": rss_out["peak"] if rss_out else None,
     }
 
 
+RSS_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+
+
+def rss_worker(name: str, shape: tuple[int, int], seed: int) -> dict[str, Any]:
+    """Body of a fresh subprocess (`--rss-worker`): one model, one warm-up step, then the step measured with RSS
+    and with the profiler. glibc's thresholds are pinned by RSS_ENV from process start, so every block >= 128 KiB
+    is mmap-ed and unmapped on free: the RSS curve then follows the live bytes."""
+    torch.manual_seed(seed)
+    if name == "ours":
+        model = XLMRobertaForMaskedLM(XLMRobertaConfig.from_preset("base", attn_implementation="sdpa"))
+    else:
+        model = transformers.XLMRobertaForMaskedLM(transformers.XLMRobertaConfig(**HF_BASE_FIELDS,
+                                                                                 attn_implementation="sdpa"))
+    opt, _ = make_optimizer(model)
+    batch = mlm_batch(*shape, model.config.vocab_size, seed)
+    torch.manual_seed(seed)
+    train_step(model, opt, batch)  # optimizer state + first-touch of the step's pages
+    out = step_memory(model, opt, batch, seed, RSSProbe())
+    out["model_files_sha256"] = code_fingerprint()["model_files_sha256"]
+    return out
+
+
+def run_rss_workers(shapes: list[tuple[int, int]], seed: int, threads: int) -> dict[str, dict[str, Any]]:
+    """RSS cross-check of the peak-memory figure, one fresh process per (model, shape); run before the main
+    process builds its models so that both fit in RAM."""
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | RSS_ENV
+    out: dict[str, dict[str, Any]] = {}
+    for shape in shapes:
+        for name in ("ours", "theirs"):
+            tag = f"{name}:{shape[0]}x{shape[1]}"
+            logger.info("RSS cross-check in a fresh process: %s ...", tag)
+            cmd = [sys.executable, os.path.abspath(__file__), "--rss-worker", name, "--shapes",
+                   f"{shape[0]}x{shape[1]}", "--seed", str(seed), "--threads", str(threads)]
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RSS_WORKER ")]
+            if proc.returncode != 0 or not lines:
+                logger.warning("RSS worker %s failed (exit %s): %s", tag, proc.returncode, proc.stderr[-2000:])
+                continue
+            out[tag] = json.loads(lines[-1][len("RSS_WORKER "):])
+            logger.info("  %s: RSS peak %.0f MiB, profiler peak in the same process %.0f MiB", tag,
+                        out[tag]["rss_peak_above_start"] / MiB, out[tag]["peak_above_resident"] / MiB)
+    return out
+
+
 def bench_memory(models: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]], shape: tuple[int, int],
-                 vocab: int, seed: int, rss: RSSProbe | None) -> dict[str, Any]:
+                 vocab: int, seed: int, rss: dict[str, dict[str, Any]]) -> dict[str, Any]:
     batch = mlm_batch(*shape, vocab, seed)
     out: dict[str, Any] = {"shape": f"{shape[0]}x{shape[1]}"}
     for name, (model, opt) in models.items():
         logger.info("peak memory %s %dx%d ...", name, *shape)
-        out[name] = step_memory(model, opt, batch, seed, rss)
+        out[name] = step_memory(model, opt, batch, seed)
+        worker = rss.get(f"{name}:{shape[0]}x{shape[1]}")
+        out[name]["rss_peak_above_start"] = worker["rss_peak_above_start"] if worker else None
+        out[name]["rss_worker_profiler_peak"] = worker["peak_above_resident"] if worker else None
+        if worker and worker["peak_above_resident"] != out[name]["peak_above_resident"]:
+            logger.warning("RSS worker %s %s: its profiler peak %d != main process %d (model code %s vs %s): the "
+                           "RSS figure is not comparable", name, out["shape"], worker["peak_above_resident"],
+                           out[name]["peak_above_resident"], worker.get("model_files_sha256"),
+                           code_fingerprint()["model_files_sha256"])
         m = out[name]
-        logger.info("  %s: above resident %.0f MiB, resident %.0f MiB, total %.0f MiB, RSS cross-check %s", name,
-                    m["peak_above_resident"] / MiB, m["resident_before"] / MiB, m["total_peak"] / MiB,
+        logger.info("  %s: above resident %.0f MiB (peak in %s; %.0f MiB live after forward), resident %.0f MiB, "
+                    "total %.0f MiB, RSS cross-check %s", name, m["peak_above_resident"] / MiB, m["peak_phase"],
+                    (m["live_after_forward"] or 0) / MiB, m["resident_before"] / MiB, m["total_peak"] / MiB,
                     f"{m['rss_peak_above_start'] / MiB:.0f} MiB" if m["rss_peak_above_start"] is not None else "n/a")
     out["ratio_above_resident"] = out["ours"]["peak_above_resident"] / out["theirs"]["peak_above_resident"]
     out["ratio_total"] = out["ours"]["total_peak"] / out["theirs"]["total_peak"]
@@ -403,7 +607,8 @@ def bench_memory(models: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]
 
 # ------------------------------------------------------------------------------------------------ inference
 def bench_inference(ours: torch.nn.Module, theirs: torch.nn.Module, n_docs: int, min_len: int, max_len: int,
-                    micro_batch: int, repeats: int, dtype: str, seed: int, vocab: int) -> dict[str, Any]:
+                    micro_batch: int, repeats: int, dtype: str, seed: int, vocab: int,
+                    wait_idle: float = 0.0) -> dict[str, Any]:
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(min_len, max_len + 1, (n_docs,), generator=g).tolist()
     docs = random_documents(lengths, vocab, g)
@@ -432,6 +637,8 @@ def bench_inference(ours: torch.nn.Module, theirs: torch.nn.Module, n_docs: int,
     }
     ours.eval(), theirs.eval()
     times: dict[str, list[float]] = {k: [] for k in runners}
+    others: list[float] = []
+    probe = OtherLoad()
     outputs: dict[str, list[torch.Tensor]] = {}
     logger.info("inference %s: %d docs (lengths %d..%d, %d real tokens, %d padded), micro-batch %d, %d repeats",
                 dtype, n_docs, min(lengths), max(lengths), real_tokens, padded_tokens, micro_batch, repeats)
@@ -440,9 +647,12 @@ def bench_inference(ours: torch.nn.Module, theirs: torch.nn.Module, n_docs: int,
             outputs[name] = run()
         for i in tqdm(range(repeats), desc=f"infer {dtype}", disable=None):
             for name in list(runners) if i % 2 == 0 else list(runners)[::-1]:
+                probe.wait_idle(wait_idle)
+                probe.start()
                 t0 = time.perf_counter()
                 runners[name]()
                 times[name].append(time.perf_counter() - t0)
+                others.append(probe.stop() or 0.0)
     ours.train(), theirs.train()
 
     # Correctness guard: each document's real-token outputs, packed (ours) vs padded (theirs).
@@ -461,11 +671,13 @@ def bench_inference(ours: torch.nn.Module, theirs: torch.nn.Module, n_docs: int,
     out: dict[str, Any] = {"dtype": dtype, "docs": n_docs, "lengths": lengths, "real_tokens": real_tokens,
                            "padded_tokens": padded_tokens, "micro_batch": micro_batch,
                            "max_abs_diff": max_diff, "mean_abs_diff": sum_diff / count, "tolerance": tolerance,
-                           "guard_ok": max_diff <= tolerance}
+                           "guard_ok": max_diff <= tolerance, "max_other_cores": max(others)}
     for name in runners:
         med = statistics.median(times[name])
-        out[name] = {"pass_s_median": med, "pass_s_all": times[name], "tokens_per_s": real_tokens / med}
+        out[name] = {"pass_s_median": med, "pass_s_all": times[name], "tokens_per_s": real_tokens / med,
+                     "tokens_per_s_best": real_tokens / min(times[name])}
     out["ratio"] = out["ours"]["tokens_per_s"] / out["theirs"]["tokens_per_s"]
+    out["ratio_best"] = out["ours"]["tokens_per_s_best"] / out["theirs"]["tokens_per_s_best"]
     logger.info("  ours %.0f tok/s, theirs %.0f tok/s, ratio %.2f; max |diff| %.3g (mean %.3g, tol %g)",
                 out["ours"]["tokens_per_s"], out["theirs"]["tokens_per_s"], out["ratio"], max_diff,
                 out["mean_abs_diff"], tolerance)
@@ -496,10 +708,17 @@ def render(results: dict[str, Any]) -> str:
         f"date {m['date_utc']} | CPU {m['cpu']} | {m['logical_cores']} logical cores, torch threads "
         f"{m['torch_threads']} | ISA {','.join(m['isa'])} | RAM {m['mem_total_gib']} GiB",
         f"python {m['python']} | torch {m['torch']} | transformers {m['transformers']} | xlmr_hf {m['xlmr_hf']} | "
-        f"AdamW {results['config']['adamw']} | attention sdpa (both)",
+        f"AdamW {results['config']['adamw']} | attention sdpa (both) | malloc {results['config']['args']['malloc']}"
+        f" {m['allocator_env']}",
         f"command: {results['config']['command']}",
+        f"model code: {m['code_start']['package']} | commit {m['code_start']['commit']}, uncommitted changes in src/: "
+        f"{m['code_start']['src_uncommitted_changes']} | model files sha256 {m['code_start']['model_files_sha256']}"
+        + ("" if m.get("code_end", m["code_start"])["model_files_sha256"] == m["code_start"]["model_files_sha256"]
+           else f" -> MODEL FILES CHANGED DURING THE RUN to {m['code_end']['model_files_sha256']} (results mix "
+                f"versions)"),
         f"load average (1/5/15 min) at start {m['load_avg_start']}, at end {m.get('load_avg_end')} "
-        f"(> {m['logical_cores']} means other processes competed for the cores during the run)",
+        f"(> {m['logical_cores']} means other processes competed for the cores during the run); column 'others' = "
+        f"most cores used by OTHER processes during any timed step/pass (0 = clean)",
         "=" * 100,
     ]
     if "training_guard" in results:
@@ -508,12 +727,14 @@ def render(results: dict[str, Any]) -> str:
                      f"{g['loss_theirs']:.6f} |diff| {g['abs_diff']:.2e}")
     if results.get("training"):
         lines += ["", "TRAINING (bf16 autocast, fp32 master weights, AdamW, dropout on, 15% masked) — tokens/s = "
-                  "batch*length / median step time", f"{'shape':>8} {'steps':>5} {'ours s/step':>12} "
-                  f"{'theirs s/step':>14} {'ours tok/s':>11} {'theirs tok/s':>13} {'ours/theirs':>12}"]
+                  "batch*length / median step time (best-step ratio: same with the fastest step of each)",
+                  f"{'shape':>8} {'steps':>5} {'ours s/step':>12} {'theirs s/step':>14} {'ours tok/s':>11} "
+                  f"{'theirs tok/s':>13} {'ours/theirs':>12} {'best-step ratio':>16} {'others':>7}"]
         for r in results["training"]:
             lines.append(f"{r['shape']:>8} {len(r['ours']['step_s_all']):>5} {r['ours']['step_s_median']:>12.3f} "
                          f"{r['theirs']['step_s_median']:>14.3f} {r['ours']['tokens_per_s']:>11.1f} "
-                         f"{r['theirs']['tokens_per_s']:>13.1f} {r['ratio']:>11.2f}x")
+                         f"{r['theirs']['tokens_per_s']:>13.1f} {r['ratio']:>11.2f}x {r['ratio_best']:>15.2f}x "
+                         f"{r['max_other_cores']:>7.2f}")
     if results.get("memory"):
         lines += ["", "PEAK MEMORY of one training step (fwd+bwd+AdamW step; grads set to None before it) — MiB",
                   "  (a) above resident = peak of torch CPU allocations during the step, above the level before it "
@@ -531,20 +752,42 @@ def render(results: dict[str, Any]) -> str:
                          f"{o['resident_before'] / MiB:>6.0f}/{t['resident_before'] / MiB:<7.0f} "
                          f"{o['total_peak'] / MiB:>10.0f} {t['total_peak'] / MiB:>11.0f} {r['ratio_total']:>9.2f}x "
                          f"{rss:>16}")
+        for r in results["memory"]:
+            lines.append(f"  {r['shape']}: " + "; ".join(
+                f"{k} peak during {r[k]['peak_phase']}, {(r[k]['live_after_forward'] or 0) / MiB:.0f} MiB live after "
+                f"forward, grads {r[k]['grads_after_step'] / MiB:.0f} MiB" for k in ("ours", "theirs")))
+        lines.append("  largest blocks live at the peak, by allocating op (MiB):")
+        for r in results["memory"]:
+            for k in ("ours", "theirs"):
+                lines.append(f"    {r['shape']} {k}: " + "; ".join(
+                    f"{label} {size / MiB:.0f}" for label, size in r[k]["live_at_peak_by_op"]))
         checks = all(r[k]["net_retained_equals_grads"] for r in results["memory"] for k in ("ours", "theirs"))
         lines.append(f"  consistency: bytes left allocated after each step == its gradient bytes: "
                      f"{'yes' if checks else 'NO (see log)'}; self-test (known toy peaks) passed: "
                      f"{'yes' if results.get('memory_selftest') else 'n/a'}")
+        diffs = [abs(r[k]["rss_peak_above_start"] - r[k]["peak_above_resident"]) / MiB for r in results["memory"]
+                 for k in ("ours", "theirs") if r[k].get("rss_peak_above_start") is not None]
+        same = all(r[k]["rss_worker_profiler_peak"] == r[k]["peak_above_resident"] for r in results["memory"]
+                   for k in ("ours", "theirs") if r[k].get("rss_worker_profiler_peak") is not None)
+        if diffs and not same:
+            lines.append("  RSS x-check INVALID: a worker's own profiler peak differs from the main process's (model "
+                         "code changed during the run?)")
+        if diffs:
+            lines.append(f"  RSS x-check = peak RSS above the start of the same step, in a fresh process per model "
+                         f"and shape (glibc mmap/trim thresholds pinned at 128 KiB); largest |RSS - (a)| = "
+                         f"{max(diffs):.0f} MiB")
     if results.get("inference"):
         lines += ["", "INFERENCE (encoder only: model.roberta, eval, no grad) — real tokens/s; theirs padded "
                   "micro-batches + attention_mask, ours packed rows + cu_seqlens",
                   f"{'dtype':>6} {'docs':>5} {'mb':>3} {'real tok':>9} {'padded':>7} {'ours tok/s':>11} "
-                  f"{'theirs tok/s':>13} {'ours/theirs':>12} {'max|diff|':>10} {'guard':>6}"]
+                  f"{'theirs tok/s':>13} {'ours/theirs':>12} {'best ratio':>11} {'max|diff|':>10} {'guard':>6} "
+                  f"{'others':>7}"]
         for r in results["inference"]:
             lines.append(f"{r['dtype']:>6} {r['docs']:>5} {r['micro_batch']:>3} {r['real_tokens']:>9} "
                          f"{r['padded_tokens']:>7} {r['ours']['tokens_per_s']:>11.1f} "
-                         f"{r['theirs']['tokens_per_s']:>13.1f} {r['ratio']:>11.2f}x {r['max_abs_diff']:>10.2e} "
-                         f"{'ok' if r['guard_ok'] else 'FAIL':>6}")
+                         f"{r['theirs']['tokens_per_s']:>13.1f} {r['ratio']:>11.2f}x {r['ratio_best']:>10.2f}x "
+                         f"{r['max_abs_diff']:>10.2e} "
+                         f"{'ok' if r['guard_ok'] else 'FAIL':>6} {r['max_other_cores']:>7.2f}")
     goals = results.get("goals")
     if goals:
         lines += ["", "GOALS"] + [f"  {g}" for g in goals]
@@ -594,19 +837,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-train", action="store_true", help="skip the training throughput benchmark")
     p.add_argument("--skip-infer", action="store_true", help="skip the inference benchmark")
     p.add_argument("--skip-memory", action="store_true", help="skip the peak-memory measurement")
-    p.add_argument("--no-rss-check", action="store_true", help="skip the process-RSS cross-check of peak memory")
+    p.add_argument("--no-rss-check", action="store_true",
+                   help="skip the RSS cross-check of peak memory (one fresh subprocess per model and shape)")
+    p.add_argument("--rss-worker", choices=["ours", "theirs"], help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads")
     p.add_argument("--infer-docs", type=int, default=16, help="documents in the inference set")
     p.add_argument("--infer-min-len", type=int, default=16, help="shortest document (tokens, incl. <s> </s>)")
     p.add_argument("--infer-max-len", type=int, default=512, help="longest document (tokens, incl. <s> </s>)")
     p.add_argument("--infer-batch", type=int, default=8, help="documents per inference micro-batch (B)")
-    p.add_argument("--infer-repeats", type=int, default=3, help="timed passes over the inference set")
+    p.add_argument("--infer-repeats", type=int, default=5, help="timed passes over the inference set")
     p.add_argument("--infer-dtypes", default="bf16,fp32", help="comma-separated subset of bf16 (autocast), fp32")
     p.add_argument("--profile", nargs="?", const="ours", choices=["ours", "theirs", "both"], default=None,
                    help="print torch.profiler's top-15 ops by self CPU time for one training step (first shape)")
+    p.add_argument("--wait-idle", type=float, default=60.0, metavar="SECONDS",
+                   help="before each timed step/pass, wait up to this long for other processes to leave the cores "
+                        "(< 0.15 cores busy over 1 s); 0 disables")
+    p.add_argument("--malloc", choices=["system", "cache"], default="system",
+                   help="glibc malloc behaviour: 'system' = defaults (large blocks are mmap-ed and returned to the "
+                        "kernel on free, so each step re-faults fresh pages); 'cache' = re-exec with GLIBC_TUNABLES "
+                        "mmap_max=0, trim_threshold=64 GiB so freed memory is reused, like a caching allocator")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH", help="also write all results (incl. per-step times) as JSON")
     args = p.parse_args(argv)
+    if args.malloc == "cache" and MALLOC_CACHE_TUNABLES not in os.environ.get("GLIBC_TUNABLES", ""):
+        # glibc reads its tunables only at process start: re-execute this script with them set.
+        env = dict(os.environ)
+        env["GLIBC_TUNABLES"] = ":".join(x for x in (env.get("GLIBC_TUNABLES"), MALLOC_CACHE_TUNABLES) if x)
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -617,9 +874,18 @@ def main(argv: list[str] | None = None) -> int:
     if not 4 <= args.infer_min_len <= args.infer_max_len <= 512:
         p.error("--infer-min-len/--infer-max-len: need 4 <= min <= max <= 512")
     torch.set_num_threads(args.threads)
+    if args.rss_worker:
+        result = rss_worker(args.rss_worker, args.shapes[0], args.seed)
+        print("RSS_WORKER " + json.dumps(result), flush=True)
+        return 0
 
     machine = machine_info(torch.get_num_threads())
     logger.info("machine: %s", machine)
+    rss_checks: dict[str, dict[str, Any]] = {}
+    if not args.skip_memory:
+        results_selftest = memory_selftest(RSSProbe())  # before anything else ran in this process
+        if not args.no_rss_check:
+            rss_checks = run_rss_workers(args.shapes, args.seed, args.threads)
     ours, theirs = build_models(args.seed)
     vocab = ours.config.vocab_size
     models: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]] = {}
@@ -637,7 +903,8 @@ def main(argv: list[str] | None = None) -> int:
     results["training_guard"] = check_losses_match(ours, theirs, vocab, args.seed)
 
     if not args.skip_train:
-        results["training"] = [bench_training(models, s, vocab, args.steps, args.warmup, args.seed)
+        results["training"] = [bench_training(models, s, vocab, args.steps, args.warmup, args.seed,
+                                              args.wait_idle)
                                for s in args.shapes]
 
     if args.profile:
@@ -651,16 +918,16 @@ def main(argv: list[str] | None = None) -> int:
         sync_weights(ours, theirs)  # training steps moved the weights apart (different dropout masks)
         results["inference"] = [
             bench_inference(ours, theirs, args.infer_docs, args.infer_min_len, args.infer_max_len, args.infer_batch,
-                            args.infer_repeats, d, args.seed, vocab) for d in dtypes]
+                            args.infer_repeats, d, args.seed, vocab, args.wait_idle) for d in dtypes]
 
-    if not args.skip_memory:  # last: the RSS probe changes glibc's malloc settings for the rest of the process
-        rss = None if args.no_rss_check else RSSProbe()
-        if rss is not None:
-            rss.enable()
-        results["memory_selftest"] = memory_selftest(rss)
-        results["memory"] = [bench_memory(models, s, vocab, args.seed, rss) for s in args.shapes]
+    if not args.skip_memory:
+        results["memory_selftest"] = results_selftest
+        results["memory"] = [bench_memory(models, s, vocab, args.seed, rss_checks) for s in args.shapes]
 
     machine["load_avg_end"] = load_average()
+    machine["code_end"] = code_fingerprint()
+    if machine["code_end"]["model_files_sha256"] != machine["code_start"]["model_files_sha256"]:
+        logger.warning("model files changed during the run: %s -> %s", machine["code_start"], machine["code_end"])
     results["goals"] = judge(results)
     print(render(results), flush=True)
     if args.json:
