@@ -35,6 +35,7 @@ from transformers import (
 
 import xlmr_hf
 from xlmr_hf import (
+
     XLMRobertaConfig,
     XLMRobertaForMaskedLM,
     XLMRobertaForMultipleChoice,
@@ -44,22 +45,13 @@ from xlmr_hf import (
     XLMRobertaModel,
 )
 
+from fixtures.tiny_tokenizer import build_tiny_tokenizer  # tests/ is on sys.path via tests/conftest.py
+
 # ---------------------------------------------------------------------------------------------------- helpers
 
 
-def _load_fixture_module():
-    """Import tests/fixtures/tiny_tokenizer.py by path (tests/ is not a package; no conftest is assumed)."""
-    name = "xlmr_hf_test_fixtures_tiny_tokenizer"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_tokenizer.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-build_tiny_tokenizer = _load_fixture_module().build_tiny_tokenizer
 
 MODELS_DIR = Path(xlmr_hf.__file__).resolve().parent / "models"
 MAX_POSITIONS = 130  # tokenizer model_max_length 128 + pad_token_id + 1

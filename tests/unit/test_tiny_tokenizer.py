@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import sentencepiece as spm
 from transformers import AutoTokenizer, XLMRobertaTokenizer
 
-
-def _load_fixture_module():
-    """Import tests/fixtures/tiny_tokenizer.py by path (tests/ is not a package; no conftest is assumed)."""
-    name = "xlmr_hf_test_fixtures_tiny_tokenizer"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_tokenizer.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-tiny = _load_fixture_module()
+import fixtures.tiny_tokenizer as tiny  # tests/ is on sys.path via tests/conftest.py
 
 TEXT_A = "Meine Schwester liest ein Buch in Berlin."
 TEXT_B = "Le chat trouve la lettre à la maison."
