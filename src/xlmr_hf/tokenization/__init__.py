@@ -1,0 +1,56 @@
+"""Tokenizer training for XLM-R: SentencePiece unigram on α-sampled multilingual text, saved as a fast tokenizer with
+fairseq's ids (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, pieces, ``<mask>`` last), plus word-start information
+for whole-word masking and per-language fertility statistics."""
+
+from .corpus import (
+    CorpusError,
+    LanguageSample,
+    allocate_budget,
+    alpha_probabilities,
+    count_sentences,
+    discover_corpus,
+    iter_lines,
+    sample_corpus,
+)
+from .stats import LanguageTokenStats, tokenizer_statistics
+from .training import (
+    SPECIAL_TOKENS,
+    TokenizerTrainingConfig,
+    TokenizerTrainingError,
+    TokenizerTrainingResult,
+    build_xlmr_tokenizer,
+    required_characters,
+    train_tokenizer,
+)
+from .words import (
+    SCRIPTIO_CONTINUA_RANGES,
+    is_scriptio_continua,
+    scriptio_continua_fraction,
+    word_ids,
+    word_start_mask,
+)
+
+__all__ = [
+    "SCRIPTIO_CONTINUA_RANGES",
+    "SPECIAL_TOKENS",
+    "CorpusError",
+    "LanguageSample",
+    "LanguageTokenStats",
+    "TokenizerTrainingConfig",
+    "TokenizerTrainingError",
+    "TokenizerTrainingResult",
+    "allocate_budget",
+    "alpha_probabilities",
+    "build_xlmr_tokenizer",
+    "count_sentences",
+    "discover_corpus",
+    "is_scriptio_continua",
+    "iter_lines",
+    "required_characters",
+    "sample_corpus",
+    "scriptio_continua_fraction",
+    "tokenizer_statistics",
+    "train_tokenizer",
+    "word_ids",
+    "word_start_mask",
+]
