@@ -1,7 +1,9 @@
 """The ``xlmr-hf`` console script. Each subcommand maps onto one function of the package.
 
 Subcommands: ``info`` (versions, registered Auto classes, presets), ``demo`` (build a small model, fill a mask, print
-shapes), ``convert`` (xlmr-hf <-> transformers checkpoints, fairseq import).
+shapes), ``convert`` (xlmr-hf <-> transformers checkpoints, fairseq import), ``train-tokenizer`` (SentencePiece unigram
+on α-sampled text, saved for ``AutoTokenizer``). Bad input (a ``ValueError`` or missing file) ends with a one-line
+``error:`` message and exit status 2; ``--log-level DEBUG`` shows the traceback too.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     """Print package versions, the classes registered with transformers' Auto classes and the presets."""
     import torch
 
-    from .models import AUTO_CLASSES, PRESETS, XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaModel
+    from .models import (
+        AUTO_CLASSES,
+        PRESETS,
+        XLMRobertaConfig,
+        XLMRobertaForMaskedLM,
+        XLMRobertaModel,
+    )
 
     print("versions")
     for name in _VERSIONED:
@@ -123,6 +131,22 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_tokenizer(args: argparse.Namespace) -> int:
+    """Train an XLM-R-layout tokenizer (see `xlmr_hf.tokenization.train_tokenizer`) and print its summary."""
+    from .tokenization import TokenizerTrainingConfig, train_tokenizer
+
+    config = TokenizerTrainingConfig(
+        vocab_size=args.vocab_size, alpha=args.alpha, max_sentences=args.max_sentences,
+        character_coverage=args.character_coverage, byte_fallback=args.byte_fallback,
+        user_defined_symbols=tuple(args.user_symbols), num_threads=args.threads, seed=args.seed,
+        heldout_sentences=args.heldout_sentences,
+    )
+    result = train_tokenizer(args.corpus, args.output, config, languages=args.languages)
+    print(result.format_table())
+    print(f"summary: {args.output}/training_summary.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xlmr-hf`` command."""
     parser = argparse.ArgumentParser(prog="xlmr-hf", description="XLM-R on the Hugging Face stack.")
@@ -153,6 +177,29 @@ def build_parser() -> argparse.ArgumentParser:
                          help="shape preset of a fairseq checkpoint (base, large, xl, xxl); required with --from fairseq")
     convert.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
     convert.set_defaults(func=cmd_convert)
+
+    tok = sub.add_parser("train-tokenizer", help="train a SentencePiece unigram tokenizer on α-sampled text",
+                         description="Train an XLM-R-layout SentencePiece unigram tokenizer on a CC-100 directory "
+                                     "(<lang>.txt.xz or <lang>.txt) sampled with temperature alpha; writes "
+                                     "sentencepiece.bpe.model, tokenizer.json, tokenizer_config.json, "
+                                     "special_tokens_map.json and training_summary.json.")
+    tok.add_argument("--corpus", required=True, help="CC-100 directory: one <lang>.txt.xz or <lang>.txt per language")
+    tok.add_argument("--output", required=True, help="directory to write the tokenizer to")
+    tok.add_argument("--vocab-size", type=int, default=250_000,
+                     help="SentencePiece pieces (default 250000 as XLM-R; the tokenizer has 2 more ids)")
+    tok.add_argument("--alpha", type=float, default=0.3, help="language sampling exponent (default 0.3)")
+    tok.add_argument("--languages", nargs="+", default=None, help="only these languages (default: all in CORPUS)")
+    tok.add_argument("--max-sentences", type=int, default=10_000_000,
+                     help="cap on training sentences over all languages, repetitions counted; never more than "
+                          "the corpus has (default 10000000)")
+    tok.add_argument("--character-coverage", type=float, default=0.9995, help="default 0.9995")
+    tok.add_argument("--byte-fallback", action="store_true", help="spell unknown characters as UTF-8 byte pieces")
+    tok.add_argument("--user-symbols", nargs="*", default=[], help="strings always kept as one piece")
+    tok.add_argument("--threads", type=int, default=None, help="SentencePiece threads (default: all cores)")
+    tok.add_argument("--seed", type=int, default=0, help="sampling and SentencePiece seed (default 0)")
+    tok.add_argument("--heldout-sentences", type=int, default=1000,
+                     help="held-out lines per language for the fertility report (default 1000)")
+    tok.set_defaults(func=cmd_train_tokenizer)
     return parser
 
 
@@ -164,7 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        logger.debug("%s failed", args.command, exc_info=True)
+        print(f"xlmr-hf {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
