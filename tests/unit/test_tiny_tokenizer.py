@@ -75,12 +75,13 @@ def test_offsets_mapping_is_available_and_points_into_the_text(tokenizer) -> Non
 
 
 def test_ids_equal_sentencepiece_reference(tokenizer) -> None:
-    """STACK.md's reference: sentencepiece ids under the fairseq layout (here sp already uses ids 0..3 as fairseq)."""
+    """STACK.md's reference: sentencepiece ids under the fairseq layout (<unk> 0 -> 3, piece i -> i + 1)."""
     sp = spm.SentencePieceProcessor(model_proto=tiny.train_tiny_sentencepiece())
-    assert sp.bos_id() == 0 and sp.pad_id() == 1 and sp.eos_id() == 2 and sp.unk_id() == 3
-    assert sp.get_piece_size() == len(tokenizer) - 1  # every piece but the appended <mask>
+    assert sp.unk_id() == 0 and sp.bos_id() == 1 and sp.eos_id() == 2 and sp.pad_id() == -1
+    assert sp.get_piece_size() == len(tokenizer) - 2  # fairseq adds <pad> and <mask>
     for text in [*tiny.tiny_corpus()[::97], TEXT_A, TEXT_B, "Qué? Ünïcode ﬁne  spaces"]:
-        assert tokenizer(text)["input_ids"] == [0, *sp.encode(text), 2], text
+        expected = [0, *(3 if i == 0 else i + 1 for i in sp.encode(text)), 2]
+        assert tokenizer(text)["input_ids"] == expected, text
 
 
 def test_mask_token_is_recognised_in_text(tokenizer) -> None:
