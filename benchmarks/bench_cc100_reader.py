@@ -23,17 +23,13 @@ ours and the anchor must produce the same documents (count and SHA-256 of the te
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
-import importlib.metadata as md
 import json
 import logging
 import lzma
 import os
-import platform
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,10 +37,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from _common import machine_info
+
 logger = logging.getLogger("bench_cc100_reader")
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 10**6
+PACKAGES = ("datasets", "fsspec", "pyarrow")
+CODE = [ROOT / "src/xlmr_hf/data/cc100.py"]
 
 
 def _cpu_jiffies() -> tuple[int, int]:
@@ -142,32 +142,6 @@ def bench_resume(corpus: Path, per_file: int) -> dict[str, Any]:
     return out
 
 
-def machine_info() -> dict[str, Any]:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    cpu = m.group(1).strip() if (m := re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)) else "unknown"
-    mem = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
-    reader = ROOT / "src/xlmr_hf/data/cc100.py"
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    return {
-        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "cpu": cpu, "logical_cores": os.cpu_count(),
-        "mem_total_gib": round(int(mem.group(1)) / 2**20, 1) if mem else None,
-        "python": platform.python_version(),
-        **{name: md.version(name) for name in ("datasets", "fsspec", "pyarrow")},
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "reader_uncommitted": bool(git("status", "--porcelain", "--", str(reader))),
-        "reader_sha256": hashlib.sha256(reader.read_bytes()).hexdigest()[:16],
-        "load_avg_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def render(res: dict[str, Any]) -> str:
     m, c = res["machine"], res["corpus"]
     bar = "=" * 110
@@ -223,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "tests"))
     import fixtures.multilingual_text as fixture
 
-    res: dict[str, Any] = {"machine": machine_info(), "command": "python " + " ".join(
+    res: dict[str, Any] = {"machine": machine_info(PACKAGES, CODE, "reader"), "command": "python " + " ".join(
         [os.path.relpath(__file__, ROOT), *(sys.argv[1:] if argv is None else argv)]),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory(prefix="bench-cc100-") as tmp:

@@ -33,30 +33,29 @@ Run `python benchmarks/bench_tokenizer.py --help`; see benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
-import importlib.metadata as md
 import json
 import logging
 import lzma
 import os
-import platform
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from _common import RESULT, machine_info, run_worker
+
 logger = logging.getLogger("bench_tokenizer")
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
 MB = 10**6
+PACKAGES = ("tokenizers", "sentencepiece", "transformers", "xlmr-hf")
+CODE = [ROOT / "src/xlmr_hf/tokenization"]  # its *.py files
 JAMO = re.compile("[\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff]")  # conjoining Hangul jamo
-RESULT = "RESULT "
+SCRIPT = Path(__file__).resolve()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -205,43 +204,6 @@ WORKERS = {"train-ours": worker_train_ours, "train-anchor": worker_train_anchor,
 # ---------------------------------------------------------------------------------------------------------------
 # Parent side
 # ---------------------------------------------------------------------------------------------------------------
-def run_worker(kind: str, params: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter; its result is the JSON on its last ``RESULT`` line."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, json.dumps(params)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
-    found = [line for line in proc.stdout.splitlines() if line.startswith(RESULT)]
-    if proc.returncode or not found:
-        raise RuntimeError(f"worker {kind} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(found[-1][len(RESULT):])
-
-
-def machine_info() -> dict[str, Any]:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    cpu = m.group(1).strip() if (m := re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)) else "unknown"
-    mem = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
-    files = sorted((ROOT / "src/xlmr_hf/tokenization").glob("*.py"))
-    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    return {
-        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "cpu": cpu, "logical_cores": os.cpu_count(),
-        "mem_total_gib": round(int(mem.group(1)) / 2**20, 1) if mem else None,
-        "python": platform.python_version(),
-        **{name: md.version(name) for name in ("tokenizers", "sentencepiece", "transformers", "xlmr-hf")},
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "tokenization_uncommitted": bool(git("status", "--porcelain", "--", "src/xlmr_hf/tokenization")),
-        "tokenization_sha256": digest,
-        "load_avg_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def write_corpus(directory: Path, total_mb: float) -> int:
     """The fixture's CC-100 directory, ``total_mb`` split evenly over its 16 languages; returns uncompressed bytes."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -263,7 +225,7 @@ def bench_training(work: Path, sizes_mb: list[float], vocab_size: int) -> list[d
         out, vocab, attempts = work / f"tok-{size:g}MB", vocab_size, []
         while True:
             logger.info("training ours at %g MB, vocab_size=%d (fresh subprocess)", size, vocab)
-            ours = run_worker("train-ours", {"corpus": str(corpus), "out": str(out), "vocab_size": vocab})
+            ours = run_worker(SCRIPT, "train-ours", {"corpus": str(corpus), "out": str(out), "vocab_size": vocab})
             if "error" not in ours:
                 break
             attempts.append({"vocab_size": vocab, "error": ours["error"]})
@@ -272,7 +234,7 @@ def bench_training(work: Path, sizes_mb: list[float], vocab_size: int) -> list[d
                 raise RuntimeError(f"training failed: {ours['error']}")
             vocab = ours["suggested_vocab_size"]
         logger.info("training anchor (tokenizers UnigramTrainer) at %g MB, vocab_size=%d", size, vocab)
-        anchor = run_worker("train-anchor", {"corpus": str(corpus), "out": str(out), "vocab_size": vocab})
+        anchor = run_worker(SCRIPT, "train-anchor", {"corpus": str(corpus), "out": str(out), "vocab_size": vocab})
         rows.append({"size_mb": size, "input_bytes": n_bytes, "vocab_size": vocab, "rejected": attempts,
                      "tokenizer": str(out), "ours": ours, "anchor": anchor})
     return rows
@@ -317,9 +279,9 @@ def bench_encoding(tokenizer_dir: str, lines_path: Path, batch: int, repeats: in
         row: dict[str, Any] = {"threads": threads}
         for who in ("fast", "backend", "spm"):
             logger.info("encoding: %s, %d thread(s) (fresh subprocess)", who, threads)
-            row[who] = run_worker("encode", {"who": who, "tokenizer": tokenizer_dir, "lines": str(lines_path),
-                                             "threads": threads, "batch": batch, "repeats": repeats,
-                                             "min_seconds": min_seconds}, env)
+            row[who] = run_worker(SCRIPT, "encode", {"who": who, "tokenizer": tokenizer_dir, "lines": str(lines_path),
+                                                     "threads": threads, "batch": batch, "repeats": repeats,
+                                                     "min_seconds": min_seconds}, env)
         if len({row[who]["tokens"] for who in ("fast", "backend", "spm")}) != 1:
             raise RuntimeError(f"token counts differ between encoders: {row}")
         rows.append(row)
@@ -409,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         print(RESULT + json.dumps(WORKERS[args.worker[0]](json.loads(args.worker[1]))), flush=True)
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    res: dict[str, Any] = {"machine": machine_info(), "command": "python " + " ".join(
+    res: dict[str, Any] = {"machine": machine_info(PACKAGES, CODE, "tokenization"), "command": "python " + " ".join(
         [os.path.relpath(__file__, ROOT), *(sys.argv[1:] if argv is None else argv)]),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "worker"}}
     with tempfile.TemporaryDirectory(prefix="bench-tokenizer-") as tmp:
