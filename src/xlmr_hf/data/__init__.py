@@ -1,4 +1,5 @@
-"""Data: the CC-100 reader (a `datasets` builder inside the package) and the CC-Net-style corpus builder."""
+"""Data: the CC-100 reader (a `datasets` builder inside the package), the CC-Net-style corpus builder and the
+temperature language sampler."""
 
 from .cc100 import (
     CC100_LANGUAGES,
@@ -42,12 +43,22 @@ from .readers import (
     read_text,
     read_wet,
 )
+from .sampling import (
+    SAMPLER_UNITS,
+    SCHEDULE_TYPES,
+    SamplerError,
+    SamplerExhaustedError,
+    TemperatureSampler,
+    temperature_probabilities,
+)
 
 __all__ = [
     "CC100_LANGUAGES",
     "CC100_URL_TEMPLATE",
     "INPUT_FORMATS",
     "LID176_LANGUAGES",
+    "SAMPLER_UNITS",
+    "SCHEDULE_TYPES",
     "STAGES",
     "CC100Builder",
     "CC100Config",
@@ -64,7 +75,10 @@ __all__ = [
     "PerplexityScorer",
     "RawDocument",
     "ReadReport",
+    "SamplerError",
+    "SamplerExhaustedError",
     "StageCounts",
+    "TemperatureSampler",
     "build_corpus",
     "cc100_files",
     "cc100_statistics",
@@ -78,4 +92,5 @@ __all__ = [
     "read_jsonl",
     "read_text",
     "read_wet",
+    "temperature_probabilities",
 ]
