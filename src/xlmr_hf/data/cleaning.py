@@ -37,7 +37,7 @@ per-input counts, and every output file with its sha256.
 
 Execution: pass 1 hashes the paragraphs of each input (in parallel, one input per task); a sequential resolution in
 input order (``np.unique`` over all hashes: first index wins) decides which paragraphs survive; pass 2 filters, runs
-LID and writes one xz stream per input and language (in parallel); a merge concatenates those streams in input order
+LID and writes xz streams of ~4 MiB per input and language (in parallel); a merge concatenates them in input order
 (xz readers — ``lzma``, ``xz -d``, ``datasets`` — read concatenated streams). Output bytes therefore depend only on the
 inputs and settings, never on ``workers``. ``workers > 1`` runs a ``ProcessPoolExecutor`` (a dead worker raises
 instead of hanging) with the ``forkserver`` context (``spawn`` where unavailable): never ``fork`` after torch is

@@ -31,7 +31,8 @@ surrogates (``"\\ud800"``) are repaired the same way.
 
 Text: `normalize_paragraph` (Unicode form + whitespace collapse), `normalize_for_dedup` / `normalized_paragraph_hash`
 (the dedup key, see `xlmr_hf.data.cleaning`). Output: `ShardWriter` writes one input's CC-100 text per (bucket,
-language) as one xz stream; `merge_shards` concatenates those streams in input order into ``<lang>.txt.xz``.
+language) as xz streams of ~4 MiB (seekable by `xlmr_hf.data.DocumentReader`); `merge_shards` concatenates them in
+input order into ``<lang>.txt.xz``.
 """
 
 from __future__ import annotations
@@ -381,9 +382,10 @@ def normalized_paragraph_hash(text: str) -> bytes:
 
 # ------------------------------------------------------------------------------------------- CC-100 writer
 class ShardWriter:
-    """The CC-100 text of one input, per (bucket, language): buffered to a temporary file, then compressed to one xz
-    stream ``<bucket>__<lang>.shard`` in ``directory``; ``counts`` has documents/paragraphs/characters/bytes per
-    ``"<bucket>/<lang>"``. ``preset=None`` leaves the shard uncompressed."""
+    """The CC-100 text of one input, per (bucket, language): buffered to a temporary file, then compressed to
+    ``<bucket>__<lang>.shard`` in ``directory`` (xz streams of ~`SHARD_STREAM_BYTES` each, see `finish`); ``counts``
+    has documents/paragraphs/characters/bytes per ``"<bucket>/<lang>"``. ``preset=None`` leaves the shard
+    uncompressed."""
 
     def __init__(self, directory: Path, preset: int | None) -> None:
         self.directory, self.preset = directory, preset
@@ -413,18 +415,54 @@ class ShardWriter:
         self.buffers[key], self.sizes[key] = [], 0
 
     def finish(self) -> None:
+        """Write every buffered (bucket, language) to its ``.shard``: with a preset, a concatenation of independent xz
+        streams, a new one after the first document end (``"\\n\\n"``) at or past each `SHARD_STREAM_BYTES` of
+        uncompressed text, so that readers can seek to a stream (`xlmr_hf.data.docreader`). Deterministic: the same
+        text and preset give the same bytes."""
         for key in list(self.buffers):
             self._flush(key)
             raw, target = self._raw(key), self.directory / f"{key[0]}__{key[1]}.shard"
             if self.preset is None:
                 os.replace(raw, target)
                 continue
-            compressor = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=self.preset)
             with open(raw, "rb") as source, open(target, "wb") as sink:
-                while chunk := source.read(1 << 20):
-                    sink.write(compressor.compress(chunk))
-                sink.write(compressor.flush())
+                _compress_streams(source, sink, self.preset)
             raw.unlink()
+
+
+SHARD_STREAM_BYTES = 1 << 22
+"""Uncompressed bytes per xz stream of a shard (each stream ends at the first document end at or after this size)."""
+
+
+def _compress_streams(source: BinaryIO, sink: BinaryIO, preset: int) -> None:
+    """Compress `source` (documents, each ending in ``"\\n\\n"``) into `sink` as xz streams cut after the first
+    ``"\\n\\n"`` that completes `SHARD_STREAM_BYTES` or more bytes of the current stream (at least one stream)."""
+    compressor: lzma.LZMACompressor | None = None
+    size = 0  # uncompressed bytes in the current stream
+    last = b""  # the byte before `chunk` (a "\n\n" may straddle two chunks)
+    while chunk := source.read(1 << 20):
+        position = 0
+        while position < len(chunk):
+            if compressor is None:
+                compressor = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset)
+                size = 0
+            target = position + max(SHARD_STREAM_BYTES - size, 0)  # cut at the first document end >= target
+            if position == 0 and target <= 1 and last == b"\n" and chunk[:1] == b"\n":
+                end = 1
+            else:
+                found = chunk.find(b"\n\n", max(target - 2, position))
+                end = found + 2 if found >= 0 else -1
+            if end < 0:
+                sink.write(compressor.compress(chunk[position:]))
+                size += len(chunk) - position
+                break
+            sink.write(compressor.compress(chunk[position:end]))
+            sink.write(compressor.flush())
+            compressor, position = None, end
+        last = chunk[-1:]
+    if compressor is not None or not sink.tell():
+        sink.write((compressor or lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64,
+                                                      preset=preset)).flush())
 
 
 def merge_shards(output_dir: Path, shards: list[tuple[Path, dict[str, dict[str, int]]]], preset: int | None
