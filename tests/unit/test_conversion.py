@@ -227,7 +227,9 @@ def test_round_trip_through_transformers(tmp_path, layout, head):
     assert back.config.model_type == "xlmr-hf"
     assert back.config.layer_norm_position == layout
     assert_same_state(back, ours)
-    assert max_diff(outputs_of(back, head), outputs_of(ours, head)) == 0.0
+    # Bit-identical weights; outputs may still differ in the last float32 bit on some CPUs (AMD EPYC: oneDNN picks
+    # kernels by the tensors' memory alignment), so allow 1e-6.
+    assert max_diff(outputs_of(back, head), outputs_of(ours, head)) <= 1e-6
 
 
 def test_export_import_keeps_label_metadata_and_untied_decoder(tmp_path):
