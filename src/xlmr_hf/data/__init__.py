@@ -1,5 +1,6 @@
-"""Data: the CC-100 reader (a `datasets` builder inside the package), the CC-Net-style corpus builder and the
-temperature language sampler."""
+"""Data: the CC-100 reader (a `datasets` builder inside the package), the CC-Net-style corpus builder, and the
+pretraining stream with its parts: the resumable document reader, the temperature language sampler, the packer and
+the masker."""
 
 from .cc100 import (
     CC100_LANGUAGES,
@@ -27,6 +28,13 @@ from .cleaning import (
     normalize_paragraph,
     normalized_paragraph_hash,
 )
+from .docreader import (
+    DOCUMENT_READER_STATE_VERSION,
+    DocumentReader,
+    XZContainerError,
+    XZStream,
+    xz_streams,
+)
 from .lid import (
     LID176_LANGUAGES,
     KenLMScorerFactory,
@@ -34,6 +42,23 @@ from .lid import (
     MissingDependencyError,
     PerplexityScorer,
     default_lid_model_path,
+)
+from .masking import (
+    MASK_SCHEDULE_TYPES,
+    MASKING_MODES,
+    Masker,
+    MaskingError,
+    MaskRateSchedule,
+    collate_tlm,
+    tlm_example,
+)
+from .packing import (
+    BOUNDARY_MODES,
+    PACKING_MODES,
+    Block,
+    Packer,
+    PackingError,
+    collate_blocks,
 )
 from .readers import (
     INPUT_FORMATS,
@@ -51,15 +76,22 @@ from .sampling import (
     TemperatureSampler,
     temperature_probabilities,
 )
+from .stream import PretrainingStream, StreamError, TokenEncoder, load_stream_tokenizer
 
 __all__ = [
+    "BOUNDARY_MODES",
     "CC100_LANGUAGES",
     "CC100_URL_TEMPLATE",
+    "DOCUMENT_READER_STATE_VERSION",
     "INPUT_FORMATS",
     "LID176_LANGUAGES",
+    "MASKING_MODES",
+    "MASK_SCHEDULE_TYPES",
+    "PACKING_MODES",
     "SAMPLER_UNITS",
     "SCHEDULE_TYPES",
     "STAGES",
+    "Block",
     "CC100Builder",
     "CC100Config",
     "CC100Error",
@@ -68,23 +100,37 @@ __all__ = [
     "CorpusBuildError",
     "CorpusBuildReport",
     "CorpusInputError",
+    "DocumentReader",
     "KenLMScorerFactory",
     "LanguageIdentifier",
     "LanguageStatistics",
+    "MaskRateSchedule",
+    "Masker",
+    "MaskingError",
     "MissingDependencyError",
+    "Packer",
+    "PackingError",
     "PerplexityScorer",
+    "PretrainingStream",
     "RawDocument",
     "ReadReport",
     "SamplerError",
     "SamplerExhaustedError",
     "StageCounts",
+    "StreamError",
     "TemperatureSampler",
+    "TokenEncoder",
+    "XZContainerError",
+    "XZStream",
     "build_corpus",
     "cc100_files",
     "cc100_statistics",
+    "collate_blocks",
+    "collate_tlm",
     "default_lid_model_path",
     "iter_cc100_documents",
     "load_cc100",
+    "load_stream_tokenizer",
     "normalize_for_dedup",
     "normalize_paragraph",
     "normalized_paragraph_hash",
@@ -93,4 +139,6 @@ __all__ = [
     "read_text",
     "read_wet",
     "temperature_probabilities",
+    "tlm_example",
+    "xz_streams",
 ]
