@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from xlmr_hf.data import sampling
@@ -292,3 +293,14 @@ def test_consume_errors() -> None:
         capped_bytes.consume("en", tokens=4)
     with pytest.raises(SamplerError, match=r"index must be an integer >= 0, got -1"):
         sampler.sample(-1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**64 - 1])
+def test_scalar_draw_path_equals_array_path(seed: int) -> None:
+    """`sample` (pure-Python SplitMix64 + bisect) and `sample_many` (numpy) agree on every index."""
+    from xlmr_hf.data.sampling import _uniform, _uniforms
+
+    indices = np.concatenate([np.arange(3000), np.array([2**40 + 7, 2**62 - 1, 2**63 - 1])])
+    assert [_uniform(seed, int(i)) for i in indices] == _uniforms(seed, indices).tolist()
+    sampler = TemperatureSampler({"en": 300000, "fr": 56000, "hi": 2000, "sw": 275, "ur": 730}, seed=seed)
+    assert [sampler.sample(int(i)) for i in indices] == sampler.sample_many(indices)

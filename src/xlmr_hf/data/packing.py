@@ -89,6 +89,11 @@ def _check_language(value: Any, field: str) -> str:
 
 def _as_ids(values: Any, field: str) -> np.ndarray:
     """A 1-D int64 array of non-negative ids (an empty sequence gives an empty array)."""
+    if isinstance(values, np.ndarray) and values.dtype == np.int64 and values.ndim == 1:  # the stream's fast path
+        if values.size and int(values.min()) < 0:
+            raise PackingError(f"{field} must hold non-negative int ids, got {int(values.min())} at index "
+                               f"{int(values.argmin())}")
+        return values
     if isinstance(values, (str, bytes)):
         raise PackingError(f"{field} must be a 1-D sequence of non-negative int ids, got a {type(values).__name__}")
     try:
