@@ -419,3 +419,19 @@ def test_missing_http_filesystem_is_a_clear_error(monkeypatch):
     with pytest.raises(CC100Error, match=r"reading 'https://data.statmt.org/cc-100/am.txt.xz' needs the fsspec "
                                          r"filesystem for 'https': .*pip install 'fsspec\[http\]'"):
         next(iter(load_cc100(cc100.CC100_URL_TEMPLATE, languages=["am"])))
+
+
+def test_concatenated_xz_streams_with_stream_padding_are_read_to_the_end(tmp_path):
+    """xz allows zero-byte stream padding between streams; lzma.LZMAFile stopped there silently, losing stream 2."""
+    first, second = "a b\nc\n\nd\n\n", "e\n\nf g\nh\n"
+    path = tmp_path / "xx.txt.xz"
+    path.write_bytes(lzma.compress(first.encode()) + b"\0" * 8 + lzma.compress(second.encode()))
+    assert list(cc100.iter_cc100_documents(path)) == ["a b\nc", "d", "e", "f g\nh"]
+
+
+def test_garbage_after_the_last_xz_stream_is_an_error(tmp_path):
+    path = tmp_path / "xx.txt.xz"
+    path.write_bytes(lzma.compress(b"a\n\nb\n\n") + b"garbage!")  # read as the start of a truncated stream
+    with pytest.raises(cc100.CC100ReadError, match=r"truncated xz stream .* at uncompressed byte 6"):
+        list(cc100.iter_cc100_documents(path))
+    assert list(cc100.iter_cc100_documents(path, on_error="skip")) == ["a", "b"]

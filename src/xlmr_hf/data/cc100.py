@@ -145,8 +145,11 @@ def _open_chunks(url: str, storage_options: dict[str, Any] | None) -> Iterator[t
         raise CC100Error(_missing_filesystem(url, error)) from None
     try:
         if _file_name(url).endswith(".xz"):
-            with lzma.LZMAFile(raw) as stream:
-                yield stream.read1, raw  # read1: the data decoded before an xz error is not lost in a buffer
+            from .docreader import _XZDecoder  # docreader imports this module: import at use
+
+            # Not lzma.LZMAFile: it stops silently at xz stream padding (zero bytes between concatenated streams).
+            # The decoder returns the data decoded before an xz error, then raises it.
+            yield _XZDecoder(raw).read, raw
         else:
             yield raw.read, raw
     finally:
