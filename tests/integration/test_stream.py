@@ -276,7 +276,7 @@ def test_accounting_tracks_targets(corpus: Path, tokenizer_dir: Path) -> None:
 
 
 def test_mask_rate_schedule_by_consumed_tokens(corpus: Path, tokenizer_dir: Path) -> None:
-    schedule = {"type": "phases", "phases": [{"until_tokens": 3000, "rate": 0.30}, {"until_tokens": None, "rate": 0.05}]}
+    schedule = {"type": "phases", "phases": [{"until": 3000, "rate": 0.30}, {"rate": 0.05}]}
     stream = make(corpus, tokenizer_dir, mask_rate=schedule)
     early = take(stream, 12)  # < 2 x 48 tokens per batch: well before 3000 consumed tokens
     take(stream, 30)

@@ -261,14 +261,14 @@ def test_whole_word_with_tiny_tokenizer(tmp_path) -> None:
 def test_schedule_values() -> None:
     constant = MaskRateSchedule("constant", 0.2)
     assert [constant.rate_at(t) for t in (0, 10**12)] == [0.2, 0.2]
-    linear = MaskRateSchedule("linear", start=0.3, end=0.1, total_tokens=1000)
+    linear = MaskRateSchedule("linear", start=0.3, end=0.1, total=1000)
     assert [linear.rate_at(t) for t in (0, 500, 1000, 5000)] == pytest.approx([0.3, 0.2, 0.1, 0.1], abs=1e-15)
-    cosine = MaskRateSchedule("cosine", start=0.3, end=0.1, total_tokens=1000)
+    cosine = MaskRateSchedule("cosine", start=0.3, end=0.1, total=1000)
     expected = [0.3, 0.3 - 0.2 * (1 - math.cos(math.pi / 4)) / 2, 0.2, 0.1, 0.1]
     assert [cosine.rate_at(t) for t in (0, 250, 500, 1000, 2000)] == pytest.approx(expected, abs=1e-15)
-    mmbert = MaskRateSchedule("phases", phases=[{"until_tokens": 100, "rate": 0.30},
-                                                {"until_tokens": 300, "rate": 0.15},
-                                                {"until_tokens": None, "rate": 0.05}])
+    mmbert = MaskRateSchedule("phases", phases=[{"until": 100, "rate": 0.30},
+                                                {"until": 300, "rate": 0.15},
+                                                {"until": None, "rate": 0.05}])
     points = (0, 99, 100, 299, 300, 10**15)
     assert [mmbert.rate_at(t) for t in points] == [0.30, 0.30, 0.15, 0.15, 0.05, 0.05]
     masker = make_masker(rate=mmbert.to_dict())
@@ -278,19 +278,19 @@ def test_schedule_values() -> None:
 
 def test_schedule_from_config_and_round_trip() -> None:
     assert MaskRateSchedule.from_config(0.25).to_dict() == {"type": "constant", "rate": 0.25}
-    schedule = MaskRateSchedule("cosine", start=0.3, end=0.1, total_tokens=7)
+    schedule = MaskRateSchedule("cosine", start=0.3, end=0.1, total=7)
     assert MaskRateSchedule.from_config(schedule) is schedule
     for item in (schedule, MaskRateSchedule.from_config({"rate": 0.4}),
-                 MaskRateSchedule("phases", phases=[{"until_tokens": 5, "rate": 0.3},
-                                                    {"until_tokens": None, "rate": 0.1}])):
+                 MaskRateSchedule("phases", phases=[{"until": 5, "rate": 0.3},
+                                                    {"until": None, "rate": 0.1}])):
         data = json.loads(json.dumps(item.to_dict()))
         assert MaskRateSchedule.from_config(data) == item
-    assert MaskRateSchedule.from_config({"type": "linear", "start": 0.3, "end": 0.1, "total_tokens": 9}).to_dict() == \
-        {"type": "linear", "start": 0.3, "end": 0.1, "total_tokens": 9}
+    assert MaskRateSchedule.from_config({"type": "linear", "start": 0.3, "end": 0.1, "total": 9}).to_dict() == \
+        {"type": "linear", "start": 0.3, "end": 0.1, "total": 9}
 
 
 def test_scheduled_masker_uses_given_rate() -> None:
-    masker = make_masker(rate={"type": "linear", "start": 0.3, "end": 0.1, "total_tokens": 100})
+    masker = make_masker(rate={"type": "linear", "start": 0.3, "end": 0.1, "total": 100})
     ids = np.arange(4, 54)  # 50 candidates
     for consumed, expected in ((0, 15), (100, 5)):
         _, labels = masker.mask(ids, 3, rate=masker.rate_at(consumed))
@@ -306,21 +306,23 @@ def test_scheduled_masker_uses_given_rate() -> None:
         ({"rate": 0.0}, r"schedule.rate must be in \(0, 1\).*got 0.0"),
         ({"rate": 1.0}, r"schedule.rate must be in \(0, 1\).*got 1.0"),
         ({"rate": True}, r"schedule.rate must be a number .*got True"),
-        ({"type": "linear", "start": 0.3, "end": 0.1}, r"'linear' needs total_tokens"),
-        ({"type": "cosine", "start": 0.3, "end": 1.5, "total_tokens": 9}, r"schedule.end must be in \(0, 1\).*1.5"),
-        ({"type": "linear", "start": 0.3, "end": 0.1, "total_tokens": 0}, r"total_tokens must be an integer >= 1"),
+        ({"type": "linear", "start": 0.3, "end": 0.1}, r"'linear' needs total"),
+        ({"type": "cosine", "start": 0.3, "end": 1.5, "total": 9}, r"schedule.end must be in \(0, 1\).*1.5"),
+        ({"type": "linear", "start": 0.3, "end": 0.1, "total": 0}, r"total must be an integer >= 1"),
         ({"start": 0.3}, r"'constant' does not take \['start'\]"),
-        ({"phases": [{"until_tokens": None, "rate": 0.1}]}, r"'constant' does not take phases"),
+        ({"phases": [{"until": None, "rate": 0.1}]}, r"'constant' does not take phases"),
         ({"type": "phases", "phases": []}, r"schedule.phases must be a non-empty list"),
-        ({"type": "phases", "phases": [{"until_tokens": 5, "rate": 0.1}]},
-         r"phases\[0\].until_tokens must be None for the last phase, got 5"),
-        ({"type": "phases", "phases": [{"until_tokens": None, "rate": 0.3}, {"until_tokens": None, "rate": 0.1}]},
-         r"phases\[0\].until_tokens may be None only for the last phase"),
-        ({"type": "phases", "phases": [{"until_tokens": 5, "rate": 0.3}, {"until_tokens": 5, "rate": 0.2},
-                                       {"until_tokens": None, "rate": 0.1}]},
-         r"phases\[1\].until_tokens must be an integer >= 6, got 5"),
-        ({"type": "phases", "phases": [{"until": 5, "rate": 0.3}, {"until_tokens": None, "rate": 0.1}]},
-         r"phases\[0\] must have exactly the keys \['rate', 'until_tokens'\], got \['rate', 'until'\]"),
+        ({"type": "phases", "phases": [{"until": 5, "rate": 0.1}]},
+         r"phases\[0\].until must be None for the last phase, got 5"),
+        ({"type": "phases", "phases": [{"until": None, "rate": 0.3}, {"until": None, "rate": 0.1}]},
+         r"phases\[0\].until may be None only for the last phase"),
+        ({"type": "phases", "phases": [{"until": 5, "rate": 0.3}, {"until": 5, "rate": 0.2},
+                                       {"until": None, "rate": 0.1}]},
+         r"phases\[1\].until must be an integer >= 6, got 5"),
+        ({"type": "phases", "phases": [{"until_tokens": 5, "rate": 0.3}, {"rate": 0.1}]},
+         r"phases\[0\] must have the keys \['rate', 'until'\] .*got \['rate', 'until_tokens'\]"),
+        ({"type": "phases", "phases": [{"rate": 0.3}, {"rate": 0.1}]},
+         r"phases\[0\] must have the keys \['rate', 'until'\] .*got \['rate'\]"),
     ],
 )
 def test_schedule_validation(kwargs: dict, message: str) -> None:

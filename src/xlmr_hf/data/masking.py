@@ -33,7 +33,7 @@ data are independent), so the caller computes ``word_starts = xlmr_hf.tokenizati
 bool array over ``len(tokenizer)`` ids, True where an id begins a word) and passes it in.
 
 Rate schedules (`MaskRateSchedule`) map the number of consumed tokens to a masking rate: constant, linear or cosine
-from ``start`` to ``end`` over ``total_tokens``, or explicit phases (mmBERT: 0.30 -> 0.15 -> 0.05). The caller asks
+from ``start`` to ``end`` over ``total``, or explicit phases (mmBERT: 0.30 -> 0.15 -> 0.05). The caller asks
 ``masker.rate_at(consumed_tokens)`` and passes it to ``mask(..., rate=...)``; several ranks agree when they use the
 same (globally reduced) token count.
 
@@ -108,15 +108,15 @@ class MaskRateSchedule:
 
     Types:
         ``"constant"``: ``rate`` always.
-        ``"linear"`` / ``"cosine"``: from ``start`` (0 consumed tokens) to ``end`` (``total_tokens`` consumed), then
-        ``end``; cosine uses the weight ``(1 - cos(pi * t)) / 2`` with ``t = consumed / total_tokens``.
-        ``"phases"``: ``[{"until_tokens": int | None, "rate": float}, ...]``; phase ``i`` applies while consumed
-        tokens < its ``until_tokens`` (strictly increasing); the last phase, and only it, has ``until_tokens: None``.
-        mmBERT: ``[{"until_tokens": A, "rate": 0.30}, {"until_tokens": B, "rate": 0.15}, {"until_tokens": None,
+        ``"linear"`` / ``"cosine"``: from ``start`` (0 consumed tokens) to ``end`` (``total`` consumed), then
+        ``end``; cosine uses the weight ``(1 - cos(pi * t)) / 2`` with ``t = consumed / total``.
+        ``"phases"``: ``[{"until": int | None, "rate": float}, ...]``; phase ``i`` applies while consumed
+        tokens < its ``until`` (strictly increasing); the last phase, and only it, has ``until: None``.
+        mmBERT: ``[{"until": A, "rate": 0.30}, {"until": B, "rate": 0.15}, {"until": None,
         "rate": 0.05}]``.
 
     Every rate is in (0, 1). ``rate`` is read only by ``"constant"`` (its default 0.15 is ignored by the other types);
-    ``start``/``end``/``total_tokens`` only by linear/cosine and ``phases`` only by ``"phases"``: giving one to a
+    ``start``/``end``/``total`` only by linear/cosine and ``phases`` only by ``"phases"``: giving one to a
     type that does not read it is an error.
     """
 
@@ -127,7 +127,7 @@ class MaskRateSchedule:
         *,
         start: float | None = None,
         end: float | None = None,
-        total_tokens: int | None = None,
+        total: int | None = None,
         phases: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         if type not in MASK_SCHEDULE_TYPES:
@@ -136,16 +136,16 @@ class MaskRateSchedule:
         self.rate: float | None = None
         self.start: float | None = None
         self.end: float | None = None
-        self.total_tokens: int | None = None
+        self.total: int | None = None
         self.phases: list[dict[str, Any]] | None = None
-        ramp = {"start": start, "end": end, "total_tokens": total_tokens}
+        ramp = {"start": start, "end": end, "total": total}
         if type in ("linear", "cosine"):
             for name, value in ramp.items():
                 if value is None:
                     raise MaskingError(f"schedule type {type!r} needs {name}, got None")
             self.start = _check_rate(start, "schedule.start")
             self.end = _check_rate(end, "schedule.end")
-            self.total_tokens = _check_int(total_tokens, "schedule.total_tokens", minimum=1)
+            self.total = _check_int(total, "schedule.total", minimum=1)
         else:
             given = [name for name, value in ramp.items() if value is not None]
             if given:
@@ -160,28 +160,29 @@ class MaskRateSchedule:
     @staticmethod
     def _check_phases(phases: Any) -> list[dict[str, Any]]:
         if isinstance(phases, (str, bytes, Mapping)) or not isinstance(phases, Sequence) or not phases:
-            raise MaskingError(f"schedule.phases must be a non-empty list of {{until_tokens, rate}} mappings, "
+            raise MaskingError(f"schedule.phases must be a non-empty list of {{until, rate}} mappings, "
                                f"got {phases!r}")
         checked: list[dict[str, Any]] = []
         previous = 0
         for i, phase in enumerate(phases):
             field = f"schedule.phases[{i}]"
             if not isinstance(phase, Mapping):
-                raise MaskingError(f"{field} must be a mapping with keys until_tokens, rate; got {phase!r}")
+                raise MaskingError(f"{field} must be a mapping with keys until, rate; got {phase!r}")
             keys = set(phase)
-            if keys != {"until_tokens", "rate"}:
-                raise MaskingError(f"{field} must have exactly the keys ['rate', 'until_tokens'], got {sorted(keys)}")
             last = i == len(phases) - 1
-            until = phase["until_tokens"]
+            if not ({"rate"} <= keys <= {"until", "rate"}) or (not last and "until" not in keys):
+                raise MaskingError(f"{field} must have the keys ['rate', 'until'] ('until' may be omitted in the last "
+                                   f"phase, as in the sampler's schedule), got {sorted(keys)}")
+            until = phase.get("until")
             if last:
                 if until is not None:
-                    raise MaskingError(f"{field}.until_tokens must be None for the last phase, got {until!r}")
+                    raise MaskingError(f"{field}.until must be None for the last phase, got {until!r}")
             else:
                 if until is None:
-                    raise MaskingError(f"{field}.until_tokens may be None only for the last phase")
-                until = _check_int(until, f"{field}.until_tokens", minimum=previous + 1)
+                    raise MaskingError(f"{field}.until may be None only for the last phase")
+                until = _check_int(until, f"{field}.until", minimum=previous + 1)
                 previous = until
-            checked.append({"until_tokens": until, "rate": _check_rate(phase["rate"], f"{field}.rate")})
+            checked.append({"until": until, "rate": _check_rate(phase["rate"], f"{field}.rate")})
         return checked
 
     def rate_at(self, consumed_tokens: int) -> float:
@@ -191,9 +192,9 @@ class MaskRateSchedule:
             return float(self.rate)  # type: ignore[arg-type]
         if self.type == "phases":
             for phase in self.phases:  # type: ignore[union-attr]
-                if phase["until_tokens"] is None or consumed < phase["until_tokens"]:
+                if phase["until"] is None or consumed < phase["until"]:
                     return float(phase["rate"])
-        frac = min(consumed / self.total_tokens, 1.0)  # type: ignore[operator]
+        frac = min(consumed / self.total, 1.0)  # type: ignore[operator]
         weight = frac if self.type == "linear" else (1.0 - math.cos(math.pi * frac)) / 2.0
         return float(self.start + (self.end - self.start) * weight)  # type: ignore[operator]
 
@@ -204,7 +205,7 @@ class MaskRateSchedule:
         if isinstance(value, MaskRateSchedule):
             return value
         if isinstance(value, Mapping):
-            allowed = {"type", "rate", "start", "end", "total_tokens", "phases"}
+            allowed = {"type", "rate", "start", "end", "total", "phases"}
             unknown = sorted(set(value) - allowed)
             if unknown:
                 raise MaskingError(f"rate schedule has unknown key(s) {unknown}; allowed: {sorted(allowed)}")
@@ -220,7 +221,7 @@ class MaskRateSchedule:
             return {"type": "constant", "rate": self.rate}
         if self.type == "phases":
             return {"type": "phases", "phases": [dict(phase) for phase in self.phases]}  # type: ignore[union-attr]
-        return {"type": self.type, "start": self.start, "end": self.end, "total_tokens": self.total_tokens}
+        return {"type": self.type, "start": self.start, "end": self.end, "total": self.total}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, MaskRateSchedule) and self.to_dict() == other.to_dict()
