@@ -26,7 +26,8 @@ Resume after D consumed documents (D = 10^5 and 10^6):
   readers directly: tokenizing 10^6 documents only to produce a state would add minutes and does not change what a
   restore does); timed: ``load_state_dict(state)`` + the first batch, on a stream constructed beforehand.
 * **anchor**: the HF pipeline iterated for D examples (lines: fewer bytes than D documents, which favours it), its
-  ``state_dict()`` taken; timed: a fresh pipeline's ``load_state_dict(state)`` + the first batch (datasets re-reads each
+  ``state_dict()`` taken (each language's text stream is ``.repeat(None)``-ed, so it restarts at its end as our
+  readers do); timed: a fresh pipeline's ``load_state_dict(state)`` + the first batch (datasets re-reads each
   file up to the saved example, the "skipping" users complain about).
 
 Prints both figures and the ratios; ``--json`` writes them with the machine description.
@@ -115,10 +116,10 @@ def hf_pipeline(corpus: Path, tokenizer_dir: Path, seed: int = 0) -> tuple[Any, 
     languages = sorted(SHARES)
     stats = cc100_statistics(corpus, languages, progress=False)
     q = temperature_probabilities({lang: stats[lang].bytes for lang in languages}, 0.3)
-    streams = [load_dataset("text", data_files=str(corpus / f"{lang}.txt.xz"), streaming=True, split="train")
-               for lang in languages]
-    mixed = interleave_datasets(streams, probabilities=[q[lang] for lang in languages], seed=seed,
-                                stopping_strategy="all_exhausted")
+    # .repeat(None): each language restarts at its end, like our readers (the 10^6-document resume needs epochs)
+    streams = [load_dataset("text", data_files=str(corpus / f"{lang}.txt.xz"), streaming=True,
+                            split="train").repeat(None) for lang in languages]
+    mixed = interleave_datasets(streams, probabilities=[q[lang] for lang in languages], seed=seed)
 
     lines = [0]
 
@@ -234,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         result["resume"] = {}
         for documents in args.resume_documents:
             mine = our_resume(corpus, tokenizer, documents)
+            logger.info("ours at %d documents: %s", documents, mine)
             hf = hf_resume(corpus, tokenizer, documents)
+            logger.info("anchor at %d documents: %s", documents, hf)
             result["resume"][str(documents)] = {"ours": mine, "anchor": hf,
                                                 "ratio": hf["seconds"] / mine["seconds"]}
             print(f"resume at {documents:,} documents  ours {mine['seconds']:.3f} s  anchor {hf['seconds']:.2f} s  "
