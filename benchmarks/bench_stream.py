@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"resume at {documents:,} documents  ours {mine['seconds']:.3f} s  anchor {hf['seconds']:.2f} s  "
                   f"anchor/ours {hf['seconds'] / mine['seconds']:.0f}x (goal: ours <= 1 s)")
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(result, indent=2, default=str))
     return 0
 
 
