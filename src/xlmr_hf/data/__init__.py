@@ -28,6 +28,11 @@ from .cleaning import (
     normalize_paragraph,
     normalized_paragraph_hash,
 )
+from .default_corpus import (
+    DEFAULT_CORPUS_LANGUAGES,
+    default_corpus_dir,
+    default_corpus_manifest,
+)
 from .docreader import (
     DOCUMENT_READER_STATE_VERSION,
     DocumentReader,
@@ -82,6 +87,7 @@ __all__ = [
     "BOUNDARY_MODES",
     "CC100_LANGUAGES",
     "CC100_URL_TEMPLATE",
+    "DEFAULT_CORPUS_LANGUAGES",
     "DOCUMENT_READER_STATE_VERSION",
     "INPUT_FORMATS",
     "LID176_LANGUAGES",
@@ -127,6 +133,8 @@ __all__ = [
     "cc100_statistics",
     "collate_blocks",
     "collate_tlm",
+    "default_corpus_dir",
+    "default_corpus_manifest",
     "default_lid_model_path",
     "iter_cc100_documents",
     "load_cc100",

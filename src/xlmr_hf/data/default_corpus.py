@@ -1,0 +1,66 @@
+"""The default corpus shipped inside the package: a small multilingual CC-100-style corpus that needs no download.
+
+A fresh install can pretrain a debug model on it (smoke tests, the debug recipe): point anything that reads a CC-100
+directory at `default_corpus_dir`, e.g. ``cc100_files(default_corpus_dir())``, ``load_cc100`` or a `DocumentReader`
+per language.
+
+What it is: ten languages in seven scripts (`DEFAULT_CORPUS_LANGUAGES`; Latin, Cyrillic, Arabic, Devanagari, Han,
+Thai, Greek) with deliberately unequal sizes, like CC-100's long tail: English is about 40 % of the ~1.5 MB of text,
+Swahili under 2 %; about 360 KB compressed. The text is **synthetic and not natural language**: it was generated from
+the project's own hand-written word lists and sentences (``tests/fixtures/multilingual_text.py``: Zipf-weighted words
+from ``LEXICON``, now and then a sentence from ``PARALLEL``), so it is mostly word salad with each language's script,
+spacing and punctuation. Nothing in it was downloaded or copied. It is good for exercising the pipeline, not for
+training a useful model.
+
+Layout: ``<lang>.txt.xz`` files in the CC-100 format (UTF-8, one paragraph per line, an empty line after every
+document), each a concatenation of independent xz streams of at most 256 KiB uncompressed cut at document ends (so
+`DocumentReader` resumes by seeking), and ``MANIFEST.json`` (`default_corpus_manifest`) with per-language documents,
+paragraphs, bytes and SHA-256 sums, and how the files were made.
+
+Regenerating: ``python tools/make_default_corpus.py`` in a source checkout rewrites the files deterministically
+(byte-identical for the same fixture and liblzma); ``--check`` compares instead of writing.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest"]
+
+DEFAULT_CORPUS_LANGUAGES: tuple[str, ...] = ("ar", "de", "el", "en", "fr", "hi", "ru", "sw", "th", "zh")
+"""The default corpus's languages (ISO 639-1 codes, which are also CC-100's), sorted as `cc100_files` lists them."""
+
+_MANIFEST = "MANIFEST.json"
+
+
+def default_corpus_dir() -> Path:
+    """The directory holding the default corpus (``<lang>.txt.xz`` files and ``MANIFEST.json``) in the installed
+    package.
+
+    Raises `FileNotFoundError` when the files are missing (a package built without its package data) and
+    `RuntimeError` when the package is not on a file system (e.g. imported from a zip archive).
+    """
+    resource = files("xlmr_hf.data") / "default_corpus"
+    directory = resource if isinstance(resource, Path) else None  # a zipfile.Path has no directory on disk
+    if directory is None:
+        raise RuntimeError(f"the xlmr_hf package is not installed on a file system ({resource!r}), so its default "
+                           "corpus has no directory path; install it normally (pip install xlmr-hf)")
+    if not (directory / _MANIFEST).is_file():
+        raise FileNotFoundError(f"the default corpus is missing from this installation: no {_MANIFEST} in "
+                                f"{str(directory)!r}. Reinstall xlmr-hf, or in a source checkout run "
+                                "python tools/make_default_corpus.py")
+    return directory
+
+
+def default_corpus_manifest() -> dict[str, Any]:
+    """The default corpus's ``MANIFEST.json`` (a new dict on every call).
+
+    Keys: ``name``, ``note``, ``generator``, ``source``, ``seed``, ``format``, ``xz``, ``stream_max_bytes``,
+    ``languages`` (language -> ``script``, ``target_bytes``, ``documents``, ``paragraphs``, ``bytes`` and ``sha256``
+    of the uncompressed text, ``xz_bytes``, ``xz_sha256``, ``xz_streams``) and ``total``.
+    """
+    manifest: dict[str, Any] = json.loads((default_corpus_dir() / _MANIFEST).read_text(encoding="utf-8"))
+    return manifest

@@ -1,0 +1,176 @@
+"""The default corpus shipped in the package: files, manifest, scripts, sizes, readers, package data, regeneration."""
+
+from __future__ import annotations
+
+import collections
+import fnmatch
+import hashlib
+import itertools
+import lzma
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+import xlmr_hf.data
+from xlmr_hf.data import DocumentReader, cc100_files, iter_cc100_documents, xz_streams
+from xlmr_hf.data import default_corpus as module
+from xlmr_hf.data.default_corpus import (
+    DEFAULT_CORPUS_LANGUAGES,
+    default_corpus_dir,
+    default_corpus_manifest,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "tools" / "make_default_corpus.py"
+# first word of unicodedata.name(letter) -> the script name used in MANIFEST.json
+SCRIPTS = {"LATIN": "Latin", "CYRILLIC": "Cyrillic", "ARABIC": "Arabic", "DEVANAGARI": "Devanagari", "CJK": "Han",
+           "THAI": "Thai", "GREEK": "Greek", "HEBREW": "Hebrew", "HANGUL": "Hangul", "HIRAGANA": "Hiragana",
+           "KATAKANA": "Katakana"}
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return default_corpus_manifest()
+
+
+@pytest.fixture(scope="module")
+def texts() -> dict[str, bytes]:
+    """Language -> the decompressed bytes of its file."""
+    directory = default_corpus_dir()
+    return {lang: lzma.decompress((directory / f"{lang}.txt.xz").read_bytes()) for lang in DEFAULT_CORPUS_LANGUAGES}
+
+
+def test_module_api(manifest: dict) -> None:
+    assert module.__all__ == ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest"]
+    directory = default_corpus_dir()
+    assert isinstance(directory, Path) and directory.is_dir()
+    assert directory == Path(xlmr_hf.data.__file__).parent / "default_corpus"
+    again = default_corpus_manifest()
+    assert again == manifest and again is not manifest  # a fresh dict: callers may modify theirs
+
+
+def test_files_exist_for_every_language(manifest: dict) -> None:
+    assert DEFAULT_CORPUS_LANGUAGES == tuple(sorted(manifest["languages"]))
+    directory = default_corpus_dir()
+    expected = {f"{lang}.txt.xz" for lang in DEFAULT_CORPUS_LANGUAGES} | {"MANIFEST.json"}
+    assert {path.name for path in directory.iterdir()} == expected
+    assert cc100_files(directory) == [(lang, str(directory / f"{lang}.txt.xz")) for lang in DEFAULT_CORPUS_LANGUAGES]
+
+
+def test_manifest_matches_files(manifest: dict, texts: dict[str, bytes]) -> None:
+    directory = default_corpus_dir()
+    for lang, entry in manifest["languages"].items():
+        data, xz = texts[lang], (directory / f"{lang}.txt.xz").read_bytes()
+        assert entry["bytes"] == len(data), lang
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest(), lang
+        assert entry["xz_bytes"] == len(xz), lang
+        assert entry["xz_sha256"] == hashlib.sha256(xz).hexdigest(), lang
+        text = data.decode("utf-8")  # strict: valid UTF-8
+        # CC-100 layout: paragraph lines, one empty line after every document, nothing else
+        assert text.endswith("\n\n") and not text.startswith("\n") and "\n\n\n" not in text and "\r" not in text
+        lines = text.split("\n")[:-1]
+        assert all(line == "" or not line.isspace() for line in lines), lang
+        assert entry["paragraphs"] == sum(1 for line in lines if line), lang
+        assert entry["documents"] == text.count("\n\n"), lang
+    total = manifest["total"]
+    assert total["languages"] == len(manifest["languages"])
+    for key in ("documents", "paragraphs", "bytes", "xz_bytes"):
+        assert total[key] == sum(entry[key] for entry in manifest["languages"].values()), key
+
+
+def test_languages_and_scripts(manifest: dict, texts: dict[str, bytes]) -> None:
+    scripts = {}
+    for lang, data in texts.items():
+        letters = collections.Counter(unicodedata.name(ch).split()[0] for ch in data.decode("utf-8")
+                                      if unicodedata.category(ch).startswith("L"))
+        script, count = letters.most_common(1)[0]
+        assert count >= 0.99 * sum(letters.values()), (lang, letters.most_common(3))
+        assert SCRIPTS[script] == manifest["languages"][lang]["script"], lang
+        scripts[lang] = script
+    assert len(scripts) >= 8
+    assert len(set(scripts.values())) >= 5 and manifest["total"]["scripts"] == len(set(scripts.values()))
+
+
+def test_sizes_are_unequal_and_small(manifest: dict) -> None:
+    sizes = {lang: entry["bytes"] for lang, entry in manifest["languages"].items()}
+    assert max(sizes.values()) / min(sizes.values()) >= 10
+    assert len(set(sizes.values())) == len(sizes)
+    compressed = sum((default_corpus_dir() / f"{lang}.txt.xz").stat().st_size for lang in DEFAULT_CORPUS_LANGUAGES)
+    assert compressed < 500_000
+    assert 1_000_000 <= sum(sizes.values()) <= 3_000_000
+
+
+def test_iter_cc100_documents_counts(manifest: dict) -> None:
+    for lang, path in cc100_files(default_corpus_dir()):
+        documents = list(iter_cc100_documents(path))
+        assert len(documents) == manifest["languages"][lang]["documents"], lang
+        assert all(documents), lang
+
+
+def test_xz_streams_end_at_documents(manifest: dict) -> None:
+    limit = manifest["stream_max_bytes"]
+    assert limit == 256 * 1024
+    for lang in DEFAULT_CORPUS_LANGUAGES:
+        path = default_corpus_dir() / f"{lang}.txt.xz"
+        data = path.read_bytes()
+        with path.open("rb") as raw:
+            streams = xz_streams(raw)
+        assert len(streams) == manifest["languages"][lang]["xz_streams"], lang
+        assert streams[-1].compressed_end == len(data)
+        for stream in streams:
+            assert 0 < stream.uncompressed_size <= limit, lang
+            piece = lzma.decompress(data[stream.compressed_start:stream.compressed_end], format=lzma.FORMAT_XZ)
+            assert len(piece) == stream.uncompressed_size and piece.endswith(b"\n\n"), lang  # cut at a document end
+    assert manifest["languages"]["en"]["xz_streams"] >= 2  # so the next test crosses a stream boundary
+
+
+def test_document_reader_resumes_across_streams() -> None:
+    path = default_corpus_dir() / "en.txt.xz"
+    expected = list(iter_cc100_documents(path))
+    with path.open("rb") as raw:
+        second = xz_streams(raw)[1].uncompressed_start
+    ends = list(itertools.accumulate(len(d.encode("utf-8")) + 2 for d in expected))  # offset after each "\n\n"
+    cut = ends.index(second)  # expected[cut] ends the first stream
+    reader = DocumentReader([path], language="en")
+    assert [next(reader) for _ in range(cut + 2)] == expected[:cut + 2]  # the first document of the second stream too
+    state = reader.state_dict()
+    assert state["offset"] == ends[cut + 1] > second  # resuming seeks into the second stream
+    reader.close()
+    resumed = DocumentReader([path], language="en")
+    resumed.load_state_dict(state)
+    assert [next(resumed) for _ in range(len(expected) - cut - 2)] == expected[cut + 2:]
+    assert next(resumed) == expected[0] and resumed.epoch == 1
+    resumed.close()
+
+
+def test_package_data_covers_the_files() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["xlmr_hf.data"]
+    for path in default_corpus_dir().iterdir():
+        name = f"default_corpus/{path.name}"
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
+
+
+def test_regenerating_gives_identical_files(tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    subprocess.run([sys.executable, str(SCRIPT), "--output", str(out)], check=True, capture_output=True, text=True)
+    committed = {path.name: path.read_bytes() for path in default_corpus_dir().iterdir()}
+    regenerated = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert sorted(regenerated) == sorted(committed)
+    for name, data in committed.items():  # decompressed text first: a clearer failure than differing xz bytes
+        if name.endswith(".xz"):
+            assert lzma.decompress(regenerated[name]) == lzma.decompress(data), (
+                f"{name}: the generated text changed; rerun python tools/make_default_corpus.py")
+    assert regenerated == committed, "rerun python tools/make_default_corpus.py (or liblzma's output changed)"
+
+    # --check: nothing to report on a fresh build, a changed file is reported with exit status 1
+    check = [sys.executable, str(SCRIPT), "--check", "--output", str(out)]
+    ok = subprocess.run(check, check=False, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (out / "sw.txt.xz").write_bytes(b"")
+    bad = subprocess.run(check, check=False, capture_output=True, text=True)
+    assert bad.returncode == 1 and "sw.txt.xz" in bad.stdout

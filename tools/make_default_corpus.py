@@ -1,0 +1,190 @@
+#!/usr/bin/env python
+"""Generate the default corpus embedded in the package (``src/xlmr_hf/data/default_corpus/``).
+
+The corpus lets a fresh install pretrain a debug model without downloading anything. Its text is synthetic: it comes
+from ``generate_documents`` in ``tests/fixtures/multilingual_text.py``, which draws Zipf-weighted words from the
+project's own hand-written word lists (``LEXICON``) and now and then one of its hand-written sentences
+(``PARALLEL``). Nothing is downloaded or copied from elsewhere, and the text is not natural language: grammatical
+sentences are rare, most of it is word salad.
+
+Layout (the CC-100 one, read by ``xlmr_hf.data.iter_cc100_documents``, ``cc100_files`` and ``DocumentReader``):
+
+* ``<lang>.txt.xz`` per language: UTF-8, one paragraph per line, an empty line after every document (so the
+  file ends with ``"\\n\\n"``). The xz file is a concatenation of independent xz streams
+  (``lzma.compress(..., format=lzma.FORMAT_XZ, preset=9)``), each at most `STREAM_MAX_BYTES` uncompressed and cut
+  at a document end, so ``DocumentReader`` can resume by seeking to a stream instead of decoding the whole file.
+* ``MANIFEST.json``: how the files were made and, per language, its script, documents, paragraphs, uncompressed
+  bytes and SHA-256, and the xz file's bytes, SHA-256 and stream count.
+
+Language sizes are deliberately unequal (English 40 % down to Swahili under 2 %), like CC-100's long tail, so that
+temperature sampling has something to do. The output is deterministic: the same fixture module and the same liblzma
+give byte-identical files (``tests/unit/test_default_corpus.py`` regenerates them and compares).
+
+Usage (from the repository root; only the standard library is needed)::
+
+    python tools/make_default_corpus.py               # rewrite src/xlmr_hf/data/default_corpus/
+    python tools/make_default_corpus.py --output DIR  # write somewhere else
+    python tools/make_default_corpus.py --check       # exit 1 if the committed files differ from a fresh build
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import lzma
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / "src" / "xlmr_hf" / "data" / "default_corpus"
+FIXTURE = "tests/fixtures/multilingual_text.py"
+
+SEED = 0
+STREAM_MAX_BYTES = 256 * 1024  # uncompressed bytes per xz stream, at most
+XZ_PRESET = 9
+
+# language -> (script, target uncompressed UTF-8 bytes). The total is ~1.5 MB; largest / smallest = 24.
+SIZES: dict[str, tuple[str, int]] = {
+    "en": ("Latin", 600_000),
+    "ru": ("Cyrillic", 220_000),
+    "fr": ("Latin", 170_000),
+    "de": ("Latin", 130_000),
+    "zh": ("Han", 100_000),
+    "ar": ("Arabic", 85_000),
+    "hi": ("Devanagari", 70_000),
+    "el": ("Greek", 55_000),
+    "th": ("Thai", 45_000),
+    "sw": ("Latin", 25_000),
+}
+
+NOTE = (
+    "Synthetic text for smoke tests and the debug pretraining recipe, not natural language: generate_documents(lang, "
+    f"target_bytes, seed={SEED}) from {FIXTURE} draws Zipf-weighted words from the project's hand-written word lists "
+    "(LEXICON) and sometimes one of its hand-written sentences (PARALLEL); nothing was downloaded or copied. Sizes are "
+    "deliberately unequal. Regenerate with: python tools/make_default_corpus.py"
+)
+
+
+def _fixture() -> ModuleType:
+    """``tests/fixtures/multilingual_text.py``, imported with ``tests/`` on ``sys.path``."""
+    tests = str(ROOT / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import fixtures.multilingual_text as text
+
+    return text
+
+
+def serialise(documents: list[list[str]]) -> list[bytes]:
+    """The CC-100 bytes of each document: its paragraphs, one per line, then an empty line."""
+    return [("".join(paragraph + "\n" for paragraph in document) + "\n").encode("utf-8") for document in documents]
+
+
+def compress(parts: list[bytes], max_bytes: int = STREAM_MAX_BYTES) -> tuple[bytes, int]:
+    """Concatenated xz streams of at most `max_bytes` uncompressed each, cut between `parts`; (data, streams)."""
+    streams: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    for part in parts:
+        if len(part) > max_bytes:
+            raise ValueError(f"a document of {len(part):,} bytes does not fit in one xz stream of {max_bytes:,}")
+        if size + len(part) > max_bytes:
+            streams.append(lzma.compress(b"".join(chunk), format=lzma.FORMAT_XZ, preset=XZ_PRESET))
+            chunk, size = [], 0
+        chunk.append(part)
+        size += len(part)
+    if chunk:
+        streams.append(lzma.compress(b"".join(chunk), format=lzma.FORMAT_XZ, preset=XZ_PRESET))
+    return b"".join(streams), len(streams)
+
+
+def build() -> dict[str, bytes]:
+    """File name -> contents of the whole corpus (every ``<lang>.txt.xz`` and ``MANIFEST.json``)."""
+    text = _fixture()
+    files: dict[str, bytes] = {}
+    languages: dict[str, dict[str, object]] = {}
+    for lang, (script, target) in sorted(SIZES.items()):
+        documents = text.generate_documents(lang, target, seed=SEED)
+        parts = serialise(documents)
+        data = b"".join(parts)
+        xz, streams = compress(parts)
+        files[f"{lang}.txt.xz"] = xz
+        languages[lang] = {
+            "script": script,
+            "target_bytes": target,
+            "documents": len(documents),
+            "paragraphs": sum(len(document) for document in documents),
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "xz_bytes": len(xz),
+            "xz_sha256": hashlib.sha256(xz).hexdigest(),
+            "xz_streams": streams,
+        }
+    manifest = {
+        "name": "xlmr-hf default corpus",
+        "note": NOTE,
+        "generator": "tools/make_default_corpus.py",
+        "source": FIXTURE,
+        "seed": SEED,
+        "format": "CC-100: <lang>.txt.xz, UTF-8, one paragraph per line, an empty line after every document",
+        "xz": f"independent xz streams (lzma.compress, FORMAT_XZ, preset={XZ_PRESET}) of at most "
+              f"{STREAM_MAX_BYTES} uncompressed bytes each, cut at document ends",
+        "stream_max_bytes": STREAM_MAX_BYTES,
+        "languages": languages,
+        "total": {
+            "languages": len(languages),
+            "scripts": len({entry["script"] for entry in languages.values()}),
+            "documents": sum(int(entry["documents"]) for entry in languages.values()),  # type: ignore[call-overload]
+            "paragraphs": sum(int(entry["paragraphs"]) for entry in languages.values()),  # type: ignore[call-overload]
+            "bytes": sum(int(entry["bytes"]) for entry in languages.values()),  # type: ignore[call-overload]
+            "xz_bytes": sum(int(entry["xz_bytes"]) for entry in languages.values()),  # type: ignore[call-overload]
+        },
+    }
+    files["MANIFEST.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return files
+
+
+def _stale(directory: Path, files: dict[str, bytes]) -> list[str]:
+    """Corpus-like files in `directory` that this build does not write (a language that was dropped)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir()
+                  if p.name not in files and (p.name.endswith(".txt.xz") or p.name.endswith(".txt")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                        help=f"directory to write (default: {DEFAULT_OUTPUT.relative_to(ROOT)})")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if the files in --output differ from a fresh build")
+    args = parser.parse_args(argv)
+    files = build()
+    stale = _stale(args.output, files)
+    if args.check:
+        differ = [name for name, data in files.items()
+                  if not (args.output / name).is_file() or (args.output / name).read_bytes() != data]
+        for name in differ + stale:
+            print(f"{'differs or missing' if name in differ else 'not generated'}: {args.output / name}")
+        return 1 if differ or stale else 0
+    if stale:
+        print(f"{args.output} holds corpus files this script does not generate: {', '.join(stale)}; remove them "
+              "first", file=sys.stderr)
+        return 1
+    args.output.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (args.output / name).write_bytes(data)
+    manifest = json.loads(files["MANIFEST.json"])
+    for lang, entry in manifest["languages"].items():
+        print(f"{lang}: {entry['documents']:>5} documents, {entry['bytes']:>9,} bytes, xz {entry['xz_bytes']:>7,} "
+              f"bytes in {entry['xz_streams']} stream(s)")
+    total = manifest["total"]
+    print(f"total: {total['languages']} languages, {total['scripts']} scripts, {total['bytes']:,} bytes, "
+          f"xz {total['xz_bytes']:,} bytes -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
