@@ -168,6 +168,19 @@ def cmd_build_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Pretrain (or resume) from a YAML recipe plus ``--field value`` overrides (`xlmr_hf.training.pretrain`)."""
+    from .training import load_recipe, pretrain
+
+    items = list(args.args)
+    recipe = items.pop(0) if items and not items[0].startswith("--") else None
+    result = pretrain(load_recipe(recipe, items))
+    print(f"step {result['step']}: loss {result['loss']:.4f}")
+    print(f"checkpoint: {result['checkpoint']}")
+    print(f"metrics: {result['metrics']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xlmr-hf`` command."""
     parser = argparse.ArgumentParser(prog="xlmr-hf", description="XLM-R on the Hugging Face stack.")
@@ -260,13 +273,27 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--compress-preset", type=int, default=6,
                        help="xz preset of the output, 0-9 (default 6); -1 writes plain .txt")
     build.set_defaults(func=cmd_build_corpus)
+    pre = sub.add_parser("pretrain", help="masked-LM pretraining on Accelerate (see recipes/pretrain/)",
+                         description="xlmr-hf pretrain [RECIPE.yaml] [--field value ...]; fields: see "
+                                     "xlmr_hf.training.PretrainArguments")
+    pre.add_argument("args", nargs="*", metavar="[RECIPE] [--field value ...]",
+                     help="an optional recipe, then --field value overrides")
+    pre.set_defaults(func=cmd_pretrain)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xlmr-hf`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `pretrain` takes free-form --field value overrides: hand everything after the command to it unparsed.
+    tail: list[str] | None = None
+    if "pretrain" in argv and not any(a in ("-h", "--help") for a in argv[argv.index("pretrain") + 1:]):
+        cut = argv.index("pretrain") + 1
+        argv, tail = argv[:cut], argv[cut:]
     args = parser.parse_args(argv)
+    if tail is not None:
+        args.args = tail
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command is None:
         parser.print_help()

@@ -1,0 +1,225 @@
+"""`xlmr-hf pretrain`: one readable Accelerate loop for masked-LM pretraining.
+
+The loop knows nothing about DeepSpeed: ZeRO stages, offload and the process layout come from the ``accelerate launch``
+config. Per optimizer step it runs ``gradient_accumulation_steps`` micro-batches of `PretrainingStream` (each process
+takes its slice of every global batch), under bf16/fp16 autocast, clips the gradient norm and steps AdamW with
+RoBERTa's settings (β = 0.9/0.98, ε = 1e-6, weight decay 0.01 except LayerNorm weights and biases) on a linear
+warmup + linear decay schedule.
+
+Every ``logging_steps`` one JSON line goes to ``<output_dir>/metrics.jsonl``: ``step``, ``loss`` (mean MLM loss of the
+steps since the last line, averaged over processes), ``learning_rate``, ``tokens_per_s`` (non-pad tokens, all
+processes), ``mfu`` and cumulative ``tokens/<lang>``. MFU counts 6 FLOPs per parameter per token (the input
+embeddings excluded, the LM-head projection included) plus the attention matmuls ``12 · layers · hidden · seq_len``,
+against ``peak_flops`` (measured with a bf16 GEMM at start unless given) times the number of processes.
+
+Exact resume: checkpoints (`xlmr_hf.training.checkpointing`) hold the model, optimizer, scheduler, every process's RNG
+and the stream state, so a run killed at any point and resumed from its last checkpoint continues with exactly the
+losses of an uninterrupted run (tested on CPU), reading neither a document twice nor skipping one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data import PretrainingStream, cc100_files, default_corpus_dir
+from ..models import XLMRobertaConfig, XLMRobertaForMaskedLM
+from .arguments import PretrainArguments, RecipeError
+from .checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint
+
+__all__ = ["measure_peak_flops", "pretrain", "training_flops_per_token"]
+
+logger = logging.getLogger(__name__)
+
+
+def measure_peak_flops(dtype: torch.dtype = torch.bfloat16, size: int = 1024, seconds: float = 0.3) -> float:
+    """Dense GEMM FLOP/s of this process (``size``³ matmuls in ``dtype`` for about ``seconds``)."""
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    torch.matmul(a, b)
+    runs, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or runs < 2:
+        torch.matmul(a, b)
+        runs += 1
+    return 2 * size**3 * runs / elapsed
+
+
+def training_flops_per_token(config: XLMRobertaConfig, model: torch.nn.Module, seq_len: int) -> float:
+    """Forward + backward FLOPs per token (see the module docstring)."""
+    embeddings = model.get_input_embeddings().weight.numel()
+    positions = sum(p.numel() for n, p in model.named_parameters() if "position_embeddings" in n
+                    or "token_type_embeddings" in n)
+    dense = sum(p.numel() for p in model.parameters()) - embeddings - positions + config.vocab_size * config.hidden_size
+    return 6.0 * dense + 12.0 * config.num_hidden_layers * config.hidden_size * seq_len
+
+
+def _optimizer(model: torch.nn.Module, args: PretrainArguments) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
+
+
+def _schedule(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: bool, accelerator: Any) -> Any:
+    from transformers import AutoTokenizer
+
+    if args.tokenizer is not None:
+        try:
+            return AutoTokenizer.from_pretrained(args.tokenizer)
+        except (OSError, ValueError) as error:
+            raise RecipeError(f"tokenizer={args.tokenizer!r} cannot be loaded: {error}") from None
+    directory = output_dir / "tokenizer"
+    if is_main and not (directory / "tokenizer.json").is_file():
+        from ..tokenization import TokenizerTrainingConfig, train_tokenizer
+
+        logger.info("no tokenizer given: training a %d-piece tokenizer on %s into %s", args.tokenizer_vocab_size,
+                    corpus, directory)
+        train_tokenizer(corpus, directory, TokenizerTrainingConfig(vocab_size=args.tokenizer_vocab_size,
+                                                                   seed=args.seed, heldout_sentences=0),
+                        languages=args.languages, progress=False)
+    accelerator.wait_for_everyone()
+    return AutoTokenizer.from_pretrained(directory)
+
+
+def pretrain(args: PretrainArguments) -> dict[str, Any]:
+    """Run (or resume) pretraining; returns ``{"step", "loss", "checkpoint", "metrics"}``."""
+    from accelerate import Accelerator, PartialState
+    from accelerate.utils import InitProcessGroupKwargs, set_seed
+
+    args.validate()
+    # Several CPU processes (accelerate launch): gloo, which ZeRO on CPU needs (STACK.md).
+    cpu_distributed = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    state = PartialState(backend="gloo") if cpu_distributed else PartialState()
+    accumulation = args.batch_arithmetic(state.num_processes)
+    output_dir = Path(args.output_dir)
+    resume = None
+    if args.resume_from_checkpoint == "latest":
+        resume = latest_checkpoint(output_dir)
+    elif args.resume_from_checkpoint is not None:
+        resume = Path(args.resume_from_checkpoint)
+        if not resume.is_dir():
+            raise RecipeError(f"resume_from_checkpoint={args.resume_from_checkpoint!r} is not a directory")
+    corpus = args.corpus if args.corpus is not None else str(default_corpus_dir())
+    cc100_files(corpus, args.languages)  # a missing corpus or language fails here, before any work
+
+    handlers = [InitProcessGroupKwargs(backend="gloo")] if cpu_distributed else []
+    accelerator = Accelerator(gradient_accumulation_steps=accumulation, mixed_precision=args.mixed_precision,
+                              log_with=args.report_to or None, project_dir=str(output_dir), kwargs_handlers=handlers)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "run_config.json").write_text(json.dumps(args.to_dict(), indent=1))
+    tokenizer = _tokenizer(args, corpus, output_dir, accelerator.is_main_process, accelerator)
+
+    set_seed(args.seed)
+    overrides = {"vocab_size": len(tokenizer), "max_position_embeddings": args.seq_len + 2, **args.model_overrides}
+    config = XLMRobertaConfig.from_preset(args.model_preset, **overrides)
+    if config.max_position_embeddings < args.seq_len + 2:
+        raise RecipeError(f"seq_len={args.seq_len} needs max_position_embeddings >= {args.seq_len + 2}, got "
+                          f"{config.max_position_embeddings}")
+    model = XLMRobertaForMaskedLM(config)
+    stream = PretrainingStream(
+        corpus, tokenizer, seq_len=args.seq_len, batch_size=args.micro_batch_size, languages=args.languages,
+        alpha=args.alpha, seed=args.seed, packing=args.packing, padding_free=args.padding_free,
+        mask_rate=args.mask_rate, masking=args.masking, whole_word=args.whole_word, rank=accelerator.process_index,
+        world_size=accelerator.num_processes, model_vocab_size=config.vocab_size, return_language_counts=True)
+    optimizer = _optimizer(model, args)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: _schedule(s, args.warmup_steps, args.max_steps))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    step, language_tokens = 0, dict.fromkeys(stream.languages, 0)
+    if resume is not None:
+        trainer_state, stream_state = load_checkpoint(accelerator, resume)
+        stream.load_state_dict(stream_state)
+        step, language_tokens = int(trainer_state["step"]), dict(trainer_state["language_tokens"])
+        logger.info("resumed from %s at step %d", resume, step)
+    if args.report_to:
+        accelerator.init_trackers("pretrain", config={k: v for k, v in args.to_dict().items()
+                                                      if isinstance(v, (int, float, str, bool))})
+    flops_per_token = training_flops_per_token(config, accelerator.unwrap_model(model), args.seq_len)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.mixed_precision, torch.float32)
+    peak = args.peak_flops or measure_peak_flops(dtype if accelerator.device.type == "cpu" else torch.bfloat16)
+    if accelerator.device.type == "cpu" and dtype is not torch.float32:
+        fp32 = measure_peak_flops(torch.float32)
+        if fp32 > 4 * peak:
+            logger.warning("this CPU runs %s matmuls at %.1f GFLOP/s but float32 at %.1f GFLOP/s (no native %s): "
+                           "mixed_precision='no' will train faster here", args.mixed_precision, peak / 1e9,
+                           fp32 / 1e9, args.mixed_precision)
+    metrics_path = output_dir / "metrics.jsonl"
+    run_config = args.to_dict()
+
+    def checkpoint() -> Path:
+        trainer_state = {"step": step, "language_tokens": language_tokens, "loss": last_loss}
+        return save_checkpoint(accelerator, model, tokenizer, output_dir, step, stream.state_dict(), trainer_state,
+                               run_config, args.save_total_limit)
+
+    model.train()
+    batches = iter(stream)
+    window_losses: list[float] = []
+    window_tokens, window_start = 0, time.perf_counter()
+    last_loss, saved = math.nan, None
+    progress = tqdm(total=args.max_steps, initial=step, desc="pretrain", disable=not accelerator.is_local_main_process)
+    while step < args.max_steps:
+        step_loss = torch.zeros((), device=accelerator.device)
+        for _ in range(accumulation):
+            batch = next(batches)
+            counts = batch.pop("language_token_counts")
+            real = batch["attention_mask"].sum() if "attention_mask" in batch else batch["input_ids"].numel()
+            totals = accelerator.reduce(torch.cat([counts, torch.tensor([int(real)])]).to(accelerator.device), "sum")
+            for lang, n in zip(stream.languages, totals[:-1].tolist()):
+                language_tokens[lang] += int(n)
+            window_tokens += int(totals[-1])
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            with accelerator.accumulate(model):
+                with accelerator.autocast():
+                    loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            step_loss += loss.detach().float() / accumulation
+        step += 1
+        last_loss = float(accelerator.reduce(step_loss, "mean"))
+        window_losses.append(last_loss)
+        progress.update(1)
+        if step % args.logging_steps == 0 or step == args.max_steps:
+            elapsed = time.perf_counter() - window_start
+            tokens_per_s = window_tokens / elapsed if elapsed > 0 else 0.0
+            record = {"step": step, "loss": sum(window_losses) / len(window_losses),
+                      "learning_rate": scheduler.get_last_lr()[0], "tokens_per_s": tokens_per_s,
+                      "mfu": tokens_per_s * flops_per_token / (peak * accelerator.num_processes),
+                      **{f"tokens/{lang}": n for lang, n in language_tokens.items()}}
+            if accelerator.is_main_process:
+                with metrics_path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+            if args.report_to:
+                accelerator.log(record, step=step)
+            progress.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{tokens_per_s:,.0f}")
+            window_losses, window_tokens, window_start = [], 0, time.perf_counter()
+        if step % args.save_steps == 0 or step == args.max_steps:
+            saved = checkpoint()
+    progress.close()
+    if args.report_to:
+        accelerator.end_training()
+    return {"step": step, "loss": last_loss, "checkpoint": str(saved) if saved else None,
+            "metrics": str(metrics_path)}

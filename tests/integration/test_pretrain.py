@@ -1,0 +1,142 @@
+"""`xlmr-hf pretrain` end to end on CPU: the loss falls, metrics lines, checkpoints that load with `from_pretrained`,
+SIGKILL + resume equal to an uninterrupted run, atomic checkpoint writing, bad settings before training."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import fixtures.multilingual_text as text  # tests/ is on sys.path via tests/conftest.py
+import pytest
+from fixtures.tiny_tokenizer import build_tiny_tokenizer, train_tiny_sentencepiece
+
+from xlmr_hf.training import (
+    CheckpointError,
+    RecipeError,
+    checkpoints,
+    latest_checkpoint,
+    load_recipe,
+    pretrain,
+)
+
+SIZES = {"en": 20000, "fr": 8000, "de": 4000, "sw": 1500}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    corpus = tmp_path_factory.mktemp("corpus")
+    text.write_cc100_corpus(corpus, SIZES, seed=5)
+    tokenizer = tmp_path_factory.mktemp("tok")
+    build_tiny_tokenizer(tokenizer)
+    (tokenizer / "sentencepiece.bpe.model").write_bytes(train_tiny_sentencepiece())
+    return {"corpus": str(corpus), "tokenizer": str(tokenizer)}
+
+
+def overrides(setup: dict[str, str], output: Path, **extra: object) -> list[str]:
+    fields = {"corpus": setup["corpus"], "tokenizer": setup["tokenizer"], "output_dir": str(output),
+              "model_overrides": "{num_hidden_layers: 2, hidden_size: 32, num_attention_heads: 4, intermediate_size: 64}",
+              "seq_len": 32, "global_batch_size": 8, "micro_batch_size": 4, "learning_rate": "2.0e-3",
+              "warmup_steps": 3, "max_steps": 30, "save_steps": 10, "logging_steps": 1, "mixed_precision": "no",
+              "peak_flops": "1.0e9", "seed": 3, "save_total_limit": 2}
+    fields.update(extra)
+    return [item for key, value in fields.items() for item in (f"--{key}", str(value))]
+
+
+def metrics(output: Path) -> dict[int, dict]:
+    """Last line per step (a resumed run re-logs the steps after its checkpoint)."""
+    rows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    return {row["step"]: row for row in rows}
+
+
+def test_debug_run_learns_logs_and_checkpoints(setup: dict[str, str], tmp_path: Path) -> None:
+    from transformers import AutoModelForMaskedLM
+
+    result = pretrain(load_recipe(None, overrides(setup, tmp_path / "run")))
+    rows = metrics(tmp_path / "run")
+    assert sorted(rows) == list(range(1, 31))
+    first, last = sum(rows[s]["loss"] for s in range(1, 6)) / 5, sum(rows[s]["loss"] for s in range(26, 31)) / 5
+    assert last < first - 0.3, (first, last)
+    assert set(rows[30]) >= {"step", "loss", "learning_rate", "tokens_per_s", "mfu", "tokens/en", "tokens/sw"}
+    assert rows[30]["learning_rate"] == 0.0 and rows[3]["learning_rate"] == pytest.approx(2e-3)
+    assert all(rows[30][f"tokens/{lang}"] > 0 for lang in SIZES)
+    assert sum(rows[30][f"tokens/{lang}"] for lang in SIZES) <= 30 * 8 * 32
+    assert [p.name for p in checkpoints(tmp_path / "run")] == ["checkpoint-20", "checkpoint-30"]  # save_total_limit 2
+    assert result["checkpoint"].endswith("checkpoint-30")
+    model = AutoModelForMaskedLM.from_pretrained(result["checkpoint"])
+    assert type(model).__name__ == "XLMRobertaForMaskedLM" and model.config.num_hidden_layers == 2
+
+
+def _run(setup: dict[str, str], output: Path, *extra: str) -> subprocess.Popen:
+    """The CLI in a subprocess; its output goes to ``<output>.log`` (a pipe could fill up and block it)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    log = open(f"{output}.log", "a")  # noqa: SIM115 - closed when the process ends
+    return subprocess.Popen([sys.executable, "-m", "xlmr_hf.cli", "pretrain", *overrides(setup, output), *extra],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+def _log(output: Path) -> str:
+    return Path(f"{output}.log").read_text()[-3000:]
+
+
+def test_sigkill_and_resume_equal_uninterrupted_run(setup: dict[str, str], tmp_path: Path) -> None:
+    reference = _run(setup, tmp_path / "ref")
+    killed = _run(setup, tmp_path / "killed")
+    deadline = time.time() + 300
+    while not (tmp_path / "killed" / "checkpoint-20" / "trainer_state.json").exists():
+        assert killed.poll() is None and time.time() < deadline, _log(tmp_path / "killed")
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert reference.wait(timeout=300) == 0, _log(tmp_path / "ref")
+    resumed = _run(setup, tmp_path / "killed", "--resume_from_checkpoint", "latest")
+    assert resumed.wait(timeout=300) == 0, _log(tmp_path / "killed")
+    ref, got = metrics(tmp_path / "ref"), metrics(tmp_path / "killed")
+    assert sorted(got) == sorted(ref)
+    for step in range(21, 31):  # after the checkpoint: the same losses and the same documents
+        for key in ref[step]:
+            if key not in ("tokens_per_s", "mfu"):
+                assert got[step][key] == ref[step][key], (step, key)
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_one(setup: dict[str, str], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from xlmr_hf.training import checkpointing
+
+    pretrain(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=10)))
+    real = checkpointing.os.replace
+
+    def crash(src: object, dst: object) -> None:
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(checkpointing.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=20,
+                                             resume_from_checkpoint="latest")))
+    monkeypatch.setattr(checkpointing.os, "replace", real)
+    assert (tmp_path / "run" / ".tmp-checkpoint-20").is_dir()  # the half-written one is ignored
+    assert latest_checkpoint(tmp_path / "run").name == "checkpoint-10"
+    pretrain(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=12, resume_from_checkpoint="latest")))
+    assert latest_checkpoint(tmp_path / "run").name == "checkpoint-12"
+
+
+def test_bad_settings_fail_before_training(setup: dict[str, str], tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="resume_from_checkpoint='latest' but .* holds no complete"):
+        pretrain(load_recipe(None, overrides(setup, tmp_path / "a", resume_from_checkpoint="latest")))
+    with pytest.raises(RecipeError, match=r"global_batch_size=10 is not divisible by processes \(1\) × "
+                                          r"micro_batch_size \(4\) = 4"):
+        pretrain(load_recipe(None, overrides(setup, tmp_path / "b", global_batch_size=10)))
+    with pytest.raises(ValueError, match="is not an existing directory"):
+        pretrain(load_recipe(None, overrides(setup, tmp_path / "c", corpus=str(tmp_path / "missing"))))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_cli_reports_bad_fields(setup: dict[str, str], tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "xlmr_hf.cli", "pretrain", "--max_stepz", "3"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "xlmr-hf pretrain: error: unknown field 'max_stepz' (did you mean 'max_steps'?)" in result.stderr

@@ -1,0 +1,61 @@
+"""Run settings of `xlmr-hf pretrain`: recipe + overrides, types, unknown fields and batch arithmetic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xlmr_hf.training import PretrainArguments, RecipeError, load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_recipe_then_overrides(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("max_steps: 7\nlanguages: [en, fr]\nmixed_precision: bf16\nmodel_overrides: {hidden_size: 64}\n")
+    args = load_recipe(recipe, ["--max_steps", "9", "--learning_rate=3e-4", "--mixed_precision", "no",
+                                "--corpus", "data/cc100", "--resume_from_checkpoint", "latest"])
+    assert (args.max_steps, args.learning_rate, args.mixed_precision) == (9, 3e-4, "no")
+    assert args.languages == ["en", "fr"] and args.model_overrides == {"hidden_size": 64}
+    assert (args.corpus, args.resume_from_checkpoint) == ("data/cc100", "latest")
+    assert load_recipe(None, ["--languages", "en,sw"]).languages == ["en", "sw"]
+    assert load_recipe(None, {"corpus": None}).corpus is None
+
+
+def test_shipped_debug_recipe_loads() -> None:
+    args = load_recipe(ROOT / "recipes/pretrain/debug.yaml")
+    assert args.batch_arithmetic(1) == 2 and args.mixed_precision == "no"
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["--max_step", "3"], r"unknown field 'max_step' \(did you mean 'max_steps'\?\)"),
+    (["--max_steps", "ten"], r"max_steps must be int, got 'ten'"),
+    (["--max_steps", "0"], r"max_steps must be >= 1, got 0"),
+    (["--mixed_precision", "fp8"], r"mixed_precision must be one of \['no', 'bf16', 'fp16'\], got 'fp8'"),
+    (["--learning_rate", "2"], r"learning_rate must be in \(0, 1\), got 2"),
+    (["--seq_len", "null"], r"seq_len may not be null"),
+    (["max_steps", "3"], r"overrides must be --field value pairs, got 'max_steps'"),
+    (["--max_steps"], r"override --max_steps has no value"),
+])
+def test_bad_settings(overrides: list[str], message: str) -> None:
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(None, overrides)
+
+
+def test_missing_recipe_file(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="does not exist"):
+        load_recipe(tmp_path / "none.yaml")
+
+
+def test_batch_arithmetic() -> None:
+    args = PretrainArguments(global_batch_size=8192, micro_batch_size=32)
+    assert args.batch_arithmetic(8) == 32  # 8 GPUs × 32 × 32 accumulation = 8192 sequences, as in the paper
+    with pytest.raises(RecipeError, match=r"global_batch_size=8192 is not divisible by processes \(3\) × "
+                                          r"micro_batch_size \(32\) = 96"):
+        args.batch_arithmetic(3)
+    fixed = PretrainArguments(global_batch_size=64, micro_batch_size=8, gradient_accumulation_steps=2)
+    assert fixed.batch_arithmetic(4) == 2
+    with pytest.raises(RecipeError, match=r"global_batch_size=64 must equal processes \(2\) × micro_batch_size "
+                                          r"\(8\) × gradient_accumulation_steps \(2\) = 32"):
+        fixed.batch_arithmetic(2)
