@@ -13,8 +13,13 @@ Layout (the CC-100 one, read by ``xlmr_hf.data.iter_cc100_documents``, ``cc100_f
   file ends with ``"\\n\\n"``). The xz file is a concatenation of independent xz streams
   (``lzma.compress(..., format=lzma.FORMAT_XZ, preset=9)``), each at most `STREAM_MAX_BYTES` uncompressed and cut
   at a document end, so ``DocumentReader`` can resume by seeking to a stream instead of decoding the whole file.
+* ``heldout/<lang>.txt.xz`` per language: the held-out split for evaluation during pretraining, in the same format
+  (a single xz stream each), about `HELDOUT_BYTES` of text per language generated with `HELDOUT_SEED` instead of
+  `SEED`, so it is different text from the training file (the build fails if any held-out document is identical to
+  a training document of its language).
 * ``MANIFEST.json``: how the files were made and, per language, its script, documents, paragraphs, uncompressed
-  bytes and SHA-256, and the xz file's bytes, SHA-256 and stream count.
+  bytes and SHA-256, and the xz file's bytes, SHA-256 and stream count; the same for the held-out files under
+  ``"heldout"``.
 
 Language sizes are deliberately unequal (English 40 % down to Swahili under 2 %), like CC-100's long tail, so that
 temperature sampling has something to do. The output is deterministic: the same fixture module and the same liblzma
@@ -22,7 +27,7 @@ give byte-identical files (``tests/unit/test_default_corpus.py`` regenerates the
 
 Usage (from the repository root; only the standard library is needed)::
 
-    python tools/make_default_corpus.py               # rewrite src/xlmr_hf/data/default_corpus/
+    python tools/make_default_corpus.py               # rewrite src/xlmr_hf/data/default_corpus/ (and heldout/)
     python tools/make_default_corpus.py --output DIR  # write somewhere else
     python tools/make_default_corpus.py --check       # exit 1 if the committed files differ from a fresh build
 """
@@ -42,6 +47,9 @@ DEFAULT_OUTPUT = ROOT / "src" / "xlmr_hf" / "data" / "default_corpus"
 FIXTURE = "tests/fixtures/multilingual_text.py"
 
 SEED = 0
+HELDOUT_DIR = "heldout"  # subdirectory of the held-out split
+HELDOUT_SEED = 1  # not SEED: the held-out text must not repeat the training text
+HELDOUT_BYTES = 10_000  # target uncompressed UTF-8 bytes per language (equal for every language)
 STREAM_MAX_BYTES = 256 * 1024  # uncompressed bytes per xz stream, at most
 XZ_PRESET = 9
 
@@ -100,28 +108,45 @@ def compress(parts: list[bytes], max_bytes: int = STREAM_MAX_BYTES) -> tuple[byt
     return b"".join(streams), len(streams)
 
 
+def _entry(documents: list[list[str]]) -> tuple[bytes, dict[str, object]]:
+    """The xz file of `documents` and its manifest entry (documents, paragraphs, bytes, SHA-256s, streams)."""
+    parts = serialise(documents)
+    data = b"".join(parts)
+    xz, streams = compress(parts)
+    return xz, {
+        "documents": len(documents),
+        "paragraphs": sum(len(document) for document in documents),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "xz_bytes": len(xz),
+        "xz_sha256": hashlib.sha256(xz).hexdigest(),
+        "xz_streams": streams,
+    }
+
+
 def build() -> dict[str, bytes]:
-    """File name -> contents of the whole corpus (every ``<lang>.txt.xz`` and ``MANIFEST.json``)."""
+    """File name (relative to the output directory) -> contents of the whole corpus: every ``<lang>.txt.xz``, every
+    ``heldout/<lang>.txt.xz`` and ``MANIFEST.json``."""
     text = _fixture()
     files: dict[str, bytes] = {}
     languages: dict[str, dict[str, object]] = {}
+    heldout: dict[str, dict[str, object]] = {}
     for lang, (script, target) in sorted(SIZES.items()):
         documents = text.generate_documents(lang, target, seed=SEED)
-        parts = serialise(documents)
-        data = b"".join(parts)
-        xz, streams = compress(parts)
+        xz, entry = _entry(documents)
         files[f"{lang}.txt.xz"] = xz
-        languages[lang] = {
-            "script": script,
-            "target_bytes": target,
-            "documents": len(documents),
-            "paragraphs": sum(len(document) for document in documents),
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "xz_bytes": len(xz),
-            "xz_sha256": hashlib.sha256(xz).hexdigest(),
-            "xz_streams": streams,
-        }
+        languages[lang] = {"script": script, "target_bytes": target, **entry}
+
+        held = text.generate_documents(lang, HELDOUT_BYTES, seed=HELDOUT_SEED)
+        copies = [document for document in held if document in documents]
+        if copies:
+            raise RuntimeError(f"{lang}: {len(copies)} held-out document(s) are identical to training documents; "
+                               "change HELDOUT_SEED")
+        xz, entry = _entry(held)
+        if entry["xz_streams"] != 1:
+            raise RuntimeError(f"{lang}: the held-out file should be a single xz stream, not {entry['xz_streams']}")
+        files[f"{HELDOUT_DIR}/{lang}.txt.xz"] = xz
+        heldout[lang] = entry
     manifest = {
         "name": "xlmr-hf default corpus",
         "note": NOTE,
@@ -141,17 +166,32 @@ def build() -> dict[str, bytes]:
             "bytes": sum(int(entry["bytes"]) for entry in languages.values()),  # type: ignore[call-overload]
             "xz_bytes": sum(int(entry["xz_bytes"]) for entry in languages.values()),  # type: ignore[call-overload]
         },
+        "heldout": {
+            "directory": HELDOUT_DIR,
+            "note": f"held-out split for evaluation during pretraining: {HELDOUT_DIR}/<lang>.txt.xz, same format, one "
+                    f"xz stream each, generate_documents(lang, {HELDOUT_BYTES}, seed={HELDOUT_SEED}); no document is "
+                    "identical to a training document of its language",
+            "seed": HELDOUT_SEED,
+            "target_bytes": HELDOUT_BYTES,
+            "languages": heldout,
+            "total": {key: sum(int(entry[key]) for entry in heldout.values())  # type: ignore[call-overload]
+                      for key in ("documents", "paragraphs", "bytes", "xz_bytes")},
+        },
     }
     files["MANIFEST.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     return files
 
 
 def _stale(directory: Path, files: dict[str, bytes]) -> list[str]:
-    """Corpus-like files in `directory` that this build does not write (a language that was dropped)."""
-    if not directory.is_dir():
-        return []
-    return sorted(p.name for p in directory.iterdir()
-                  if p.name not in files and (p.name.endswith(".txt.xz") or p.name.endswith(".txt")))
+    """Corpus-like files in `directory` or its ``heldout/`` that this build does not write (a dropped language), as
+    names relative to `directory`."""
+    stale = []
+    for folder in (directory, directory / HELDOUT_DIR):
+        if folder.is_dir():
+            stale += [p.relative_to(directory).as_posix() for p in folder.iterdir()
+                      if p.relative_to(directory).as_posix() not in files
+                      and (p.name.endswith(".txt.xz") or p.name.endswith(".txt"))]
+    return sorted(stale)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.output} holds corpus files this script does not generate: {', '.join(stale)}; remove them "
               "first", file=sys.stderr)
         return 1
-    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / HELDOUT_DIR).mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (args.output / name).write_bytes(data)
     manifest = json.loads(files["MANIFEST.json"])
@@ -183,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     total = manifest["total"]
     print(f"total: {total['languages']} languages, {total['scripts']} scripts, {total['bytes']:,} bytes, "
           f"xz {total['xz_bytes']:,} bytes -> {args.output}")
+    held = manifest["heldout"]
+    print(f"heldout: {len(held['languages'])} languages, "
+          f"{min(e['bytes'] for e in held['languages'].values()):,}-"
+          f"{max(e['bytes'] for e in held['languages'].values()):,} bytes each, {held['total']['bytes']:,} bytes, "
+          f"xz {held['total']['xz_bytes']:,} bytes -> {args.output / HELDOUT_DIR}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The default corpus shipped in the package: files, manifest, scripts, sizes, readers, package data, regeneration."""
+"""The default corpus shipped in the package: files, manifest, scripts, sizes, readers, the held-out split, package
+data, regeneration."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from xlmr_hf.data.default_corpus import (
     DEFAULT_CORPUS_LANGUAGES,
     default_corpus_dir,
     default_corpus_manifest,
+    default_heldout_dir,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,11 +45,33 @@ def texts() -> dict[str, bytes]:
     return {lang: lzma.decompress((directory / f"{lang}.txt.xz").read_bytes()) for lang in DEFAULT_CORPUS_LANGUAGES}
 
 
+def _corpus_files(directory: Path) -> dict[str, bytes]:
+    """Relative POSIX path -> contents of every file under `directory` (the held-out subfolder included)."""
+    return {path.relative_to(directory).as_posix(): path.read_bytes()
+            for path in sorted(directory.rglob("*")) if path.is_file()}
+
+
+def _check_layout(data: bytes, entry: dict, name: str) -> None:
+    """`data` is strict UTF-8 in the CC-100 layout and matches the manifest `entry` (documents and paragraphs)."""
+    text = data.decode("utf-8")  # strict: valid UTF-8
+    # CC-100 layout: paragraph lines, one empty line after every document, nothing else
+    assert text.endswith("\n\n") and not text.startswith("\n") and "\n\n\n" not in text and "\r" not in text, name
+    lines = text.split("\n")[:-1]
+    assert all(line == "" or not line.isspace() for line in lines), name
+    assert entry["paragraphs"] == sum(1 for line in lines if line), name
+    assert entry["documents"] == text.count("\n\n"), name
+
+
 def test_module_api(manifest: dict) -> None:
-    assert module.__all__ == ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest"]
+    assert module.__all__ == ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest",
+                              "default_heldout_dir"]
+    assert xlmr_hf.data.default_heldout_dir is default_heldout_dir
     directory = default_corpus_dir()
     assert isinstance(directory, Path) and directory.is_dir()
     assert directory == Path(xlmr_hf.data.__file__).parent / "default_corpus"
+    heldout = default_heldout_dir()
+    assert isinstance(heldout, Path) and heldout.is_dir()
+    assert heldout == directory / manifest["heldout"]["directory"] == directory / "heldout"
     again = default_corpus_manifest()
     assert again == manifest and again is not manifest  # a fresh dict: callers may modify theirs
 
@@ -55,9 +79,15 @@ def test_module_api(manifest: dict) -> None:
 def test_files_exist_for_every_language(manifest: dict) -> None:
     assert DEFAULT_CORPUS_LANGUAGES == tuple(sorted(manifest["languages"]))
     directory = default_corpus_dir()
-    expected = {f"{lang}.txt.xz" for lang in DEFAULT_CORPUS_LANGUAGES} | {"MANIFEST.json"}
+    expected = {f"{lang}.txt.xz" for lang in DEFAULT_CORPUS_LANGUAGES} | {"MANIFEST.json", "heldout"}
     assert {path.name for path in directory.iterdir()} == expected
+    assert (directory / "heldout").is_dir()
     assert cc100_files(directory) == [(lang, str(directory / f"{lang}.txt.xz")) for lang in DEFAULT_CORPUS_LANGUAGES]
+    # the held-out split: one file per language and nothing else
+    heldout = default_heldout_dir()
+    assert DEFAULT_CORPUS_LANGUAGES == tuple(sorted(manifest["heldout"]["languages"]))
+    assert {path.name for path in heldout.iterdir()} == {f"{lang}.txt.xz" for lang in DEFAULT_CORPUS_LANGUAGES}
+    assert cc100_files(heldout) == [(lang, str(heldout / f"{lang}.txt.xz")) for lang in DEFAULT_CORPUS_LANGUAGES]
 
 
 def test_manifest_matches_files(manifest: dict, texts: dict[str, bytes]) -> None:
@@ -68,17 +98,49 @@ def test_manifest_matches_files(manifest: dict, texts: dict[str, bytes]) -> None
         assert entry["sha256"] == hashlib.sha256(data).hexdigest(), lang
         assert entry["xz_bytes"] == len(xz), lang
         assert entry["xz_sha256"] == hashlib.sha256(xz).hexdigest(), lang
-        text = data.decode("utf-8")  # strict: valid UTF-8
-        # CC-100 layout: paragraph lines, one empty line after every document, nothing else
-        assert text.endswith("\n\n") and not text.startswith("\n") and "\n\n\n" not in text and "\r" not in text
-        lines = text.split("\n")[:-1]
-        assert all(line == "" or not line.isspace() for line in lines), lang
-        assert entry["paragraphs"] == sum(1 for line in lines if line), lang
-        assert entry["documents"] == text.count("\n\n"), lang
+        _check_layout(data, entry, lang)
     total = manifest["total"]
     assert total["languages"] == len(manifest["languages"])
     for key in ("documents", "paragraphs", "bytes", "xz_bytes"):
         assert total[key] == sum(entry[key] for entry in manifest["languages"].values()), key
+
+
+def test_heldout_matches_manifest(manifest: dict) -> None:
+    heldout = manifest["heldout"]
+    assert heldout["seed"] != manifest["seed"]  # different text from the training files
+    directory = default_heldout_dir()
+    for lang, entry in heldout["languages"].items():
+        path = directory / f"{lang}.txt.xz"
+        xz = path.read_bytes()
+        data = lzma.decompress(xz)
+        assert entry["bytes"] == len(data) and 8_000 <= len(data) <= 12_000, lang
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest(), lang
+        assert entry["xz_bytes"] == len(xz), lang
+        assert entry["xz_sha256"] == hashlib.sha256(xz).hexdigest(), lang
+        _check_layout(data, entry, f"heldout/{lang}")
+        with path.open("rb") as raw:
+            streams = xz_streams(raw)
+        assert len(streams) == entry["xz_streams"] == 1, lang  # a single xz stream
+        assert streams[0].compressed_end == len(xz) and streams[0].uncompressed_size == len(data), lang
+        documents = list(iter_cc100_documents(path))
+        assert len(documents) == entry["documents"] and all(documents), lang
+    for key in ("documents", "paragraphs", "bytes", "xz_bytes"):
+        assert heldout["total"][key] == sum(entry[key] for entry in heldout["languages"].values()), key
+
+
+def test_heldout_documents_are_not_training_documents() -> None:
+    training = dict(cc100_files(default_corpus_dir()))
+    for lang, path in cc100_files(default_heldout_dir()):
+        seen = set(iter_cc100_documents(training[lang]))
+        heldout = list(iter_cc100_documents(path))
+        assert heldout and not seen.intersection(heldout), lang
+        assert len(set(heldout)) == len(heldout), lang  # and no document twice in the held-out split
+
+
+def test_default_heldout_dir_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "_HELDOUT", "no-such-heldout")
+    with pytest.raises(FileNotFoundError, match="held-out split is missing.*make_default_corpus.py"):
+        default_heldout_dir()
 
 
 def test_languages_and_scripts(manifest: dict, texts: dict[str, bytes]) -> None:
@@ -150,17 +212,19 @@ def test_package_data_covers_the_files() -> None:
     tomllib = pytest.importorskip("tomllib")
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = config["tool"]["setuptools"]["package-data"]["xlmr_hf.data"]
-    for path in default_corpus_dir().iterdir():
-        name = f"default_corpus/{path.name}"
+    names = [f"default_corpus/{name}" for name in _corpus_files(default_corpus_dir())]
+    assert any(name.startswith("default_corpus/heldout/") for name in names)
+    for name in names:
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
 
 
 def test_regenerating_gives_identical_files(tmp_path: Path) -> None:
     out = tmp_path / "corpus"
     subprocess.run([sys.executable, str(SCRIPT), "--output", str(out)], check=True, capture_output=True, text=True)
-    committed = {path.name: path.read_bytes() for path in default_corpus_dir().iterdir()}
-    regenerated = {path.name: path.read_bytes() for path in out.iterdir()}
+    committed = _corpus_files(default_corpus_dir())
+    regenerated = _corpus_files(out)
     assert sorted(regenerated) == sorted(committed)
+    assert {f"heldout/{lang}.txt.xz" for lang in DEFAULT_CORPUS_LANGUAGES} <= set(committed)
     for name, data in committed.items():  # decompressed text first: a clearer failure than differing xz bytes
         if name.endswith(".xz"):
             assert lzma.decompress(regenerated[name]) == lzma.decompress(data), (
@@ -174,3 +238,10 @@ def test_regenerating_gives_identical_files(tmp_path: Path) -> None:
     (out / "sw.txt.xz").write_bytes(b"")
     bad = subprocess.run(check, check=False, capture_output=True, text=True)
     assert bad.returncode == 1 and "sw.txt.xz" in bad.stdout
+    (out / "sw.txt.xz").write_bytes(committed["sw.txt.xz"])
+    (out / "heldout" / "th.txt.xz").write_bytes(b"")  # the held-out files are checked too
+    (out / "heldout" / "xx.txt.xz").write_bytes(b"")  # and a held-out language the script does not generate
+    bad = subprocess.run(check, check=False, capture_output=True, text=True)
+    assert bad.returncode == 1, bad.stdout
+    assert "differs or missing" in bad.stdout and "heldout/th.txt.xz" in bad.stdout
+    assert "not generated" in bad.stdout and "heldout/xx.txt.xz" in bad.stdout and "sw.txt.xz" not in bad.stdout

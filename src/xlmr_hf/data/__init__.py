@@ -32,6 +32,7 @@ from .default_corpus import (
     DEFAULT_CORPUS_LANGUAGES,
     default_corpus_dir,
     default_corpus_manifest,
+    default_heldout_dir,
 )
 from .docreader import (
     DOCUMENT_READER_STATE_VERSION,
@@ -135,6 +136,7 @@ __all__ = [
     "collate_tlm",
     "default_corpus_dir",
     "default_corpus_manifest",
+    "default_heldout_dir",
     "default_lid_model_path",
     "iter_cc100_documents",
     "load_cc100",

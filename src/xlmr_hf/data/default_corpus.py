@@ -17,8 +17,14 @@ document), each a concatenation of independent xz streams of at most 256 KiB unc
 `DocumentReader` resumes by seeking), and ``MANIFEST.json`` (`default_corpus_manifest`) with per-language documents,
 paragraphs, bytes and SHA-256 sums, and how the files were made.
 
+Held-out split: ``heldout/<lang>.txt.xz`` (`default_heldout_dir`), one per language in the same format (a single xz
+stream each), about 10 KB of text per language generated with a different seed, so none of its documents is a copy of
+a training document. Pretraining evaluates on it (per-language masked-LM loss and accuracy) when no corpus is given.
+It is listed in the manifest under ``"heldout"``.
+
 Regenerating: ``python tools/make_default_corpus.py`` in a source checkout rewrites the files deterministically
-(byte-identical for the same fixture and liblzma); ``--check`` compares instead of writing.
+(byte-identical for the same fixture and liblzma), the held-out split included; ``--check`` compares instead of
+writing.
 """
 
 from __future__ import annotations
@@ -28,12 +34,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest"]
+__all__ = ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest", "default_heldout_dir"]
 
 DEFAULT_CORPUS_LANGUAGES: tuple[str, ...] = ("ar", "de", "el", "en", "fr", "hi", "ru", "sw", "th", "zh")
 """The default corpus's languages (ISO 639-1 codes, which are also CC-100's), sorted as `cc100_files` lists them."""
 
 _MANIFEST = "MANIFEST.json"
+_HELDOUT = "heldout"
 
 
 def default_corpus_dir() -> Path:
@@ -55,12 +62,32 @@ def default_corpus_dir() -> Path:
     return directory
 
 
+def default_heldout_dir() -> Path:
+    """The directory holding the default corpus's held-out split (``heldout/<lang>.txt.xz``, one per language of
+    `DEFAULT_CORPUS_LANGUAGES`) in the installed package: a CC-100 directory for evaluation during pretraining, e.g.
+    ``cc100_files(default_heldout_dir())``. Its text was generated with a different seed from the training files and
+    no document of it is identical to a training document of the same language.
+
+    Raises `FileNotFoundError` when the files are missing (a package built without its package data) and
+    `RuntimeError` when the package is not on a file system (e.g. imported from a zip archive).
+    """
+    directory = default_corpus_dir() / _HELDOUT
+    missing = [lang for lang in DEFAULT_CORPUS_LANGUAGES if not (directory / f"{lang}.txt.xz").is_file()]
+    if missing:
+        raise FileNotFoundError(f"the default corpus's held-out split is missing from this installation: no "
+                                f"{', '.join(f'{lang}.txt.xz' for lang in missing)} in {str(directory)!r}. Reinstall "
+                                "xlmr-hf, or in a source checkout run python tools/make_default_corpus.py")
+    return directory
+
+
 def default_corpus_manifest() -> dict[str, Any]:
     """The default corpus's ``MANIFEST.json`` (a new dict on every call).
 
     Keys: ``name``, ``note``, ``generator``, ``source``, ``seed``, ``format``, ``xz``, ``stream_max_bytes``,
     ``languages`` (language -> ``script``, ``target_bytes``, ``documents``, ``paragraphs``, ``bytes`` and ``sha256``
-    of the uncompressed text, ``xz_bytes``, ``xz_sha256``, ``xz_streams``) and ``total``.
+    of the uncompressed text, ``xz_bytes``, ``xz_sha256``, ``xz_streams``), ``total`` and ``heldout`` (the held-out
+    split: ``directory``, ``note``, ``seed``, ``target_bytes``, ``languages`` with the same per-language keys but
+    ``script`` and ``target_bytes``, and ``total``).
     """
     manifest: dict[str, Any] = json.loads((default_corpus_dir() / _MANIFEST).read_text(encoding="utf-8"))
     return manifest
