@@ -175,6 +175,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     items = list(args.args)
     recipe = items.pop(0) if items and not items[0].startswith("--") else None
     result = pretrain(load_recipe(recipe, items))
+    if result["eval_after"] is not None:
+        from .training.evaluation import format_eval_table
+
+        print("held-out masked-LM loss and accuracy per language" + (" (before -> after)" if result["eval_before"]
+                                                                     else ""))
+        print(format_eval_table(result["eval_before"], result["eval_after"]))
     print(f"step {result['step']}: loss {result['loss']:.4f}")
     print(f"checkpoint: {result['checkpoint']}")
     print(f"metrics: {result['metrics']}")

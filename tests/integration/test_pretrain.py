@@ -50,7 +50,12 @@ def overrides(setup: dict[str, str], output: Path, **extra: object) -> list[str]
 def metrics(output: Path) -> dict[int, dict]:
     """Last line per step (a resumed run re-logs the steps after its checkpoint)."""
     rows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
-    return {row["step"]: row for row in rows}
+    return {row["step"]: row for row in rows if "loss" in row}
+
+
+def eval_rows(output: Path) -> dict[int, dict]:
+    rows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    return {row["step"]: row for row in rows if "eval/loss" in row}
 
 
 def test_debug_run_learns_logs_and_checkpoints(setup: dict[str, str], tmp_path: Path) -> None:
@@ -69,6 +74,22 @@ def test_debug_run_learns_logs_and_checkpoints(setup: dict[str, str], tmp_path: 
     assert result["checkpoint"].endswith("checkpoint-30")
     model = AutoModelForMaskedLM.from_pretrained(result["checkpoint"])
     assert type(model).__name__ == "XLMRobertaForMaskedLM" and model.config.num_hidden_layers == 2
+
+
+def test_heldout_eval_per_language_does_not_change_training(setup: dict[str, str], tmp_path: Path) -> None:
+    plain = pretrain(load_recipe(None, overrides(setup, tmp_path / "plain", max_steps=12)))
+    result = pretrain(load_recipe(None, overrides(setup, tmp_path / "eval", max_steps=12, eval_corpus=setup["corpus"],
+                                                  eval_documents=6, eval_steps=5)))
+    assert plain["eval_after"] is None and result["eval_before"] is not None
+    assert {s: r["loss"] for s, r in metrics(tmp_path / "eval").items()} == \
+        {s: r["loss"] for s, r in metrics(tmp_path / "plain").items()}  # eval draws no random numbers
+    evals = eval_rows(tmp_path / "eval")
+    assert sorted(evals) == [0, 5, 10, 12]
+    for lang in SIZES:
+        assert 0.0 <= evals[12][f"eval/accuracy/{lang}"] <= 1.0
+        assert evals[12][f"eval/loss/{lang}"] < evals[0][f"eval/loss/{lang}"], lang
+    assert evals[12] == {"step": 12, **result["eval_after"]}
+    assert evals[0]["eval/loss"] == pytest.approx(sum(evals[0][f"eval/loss/{lang}"] for lang in SIZES) / 4)
 
 
 def _run(setup: dict[str, str], output: Path, *extra: str) -> subprocess.Popen:

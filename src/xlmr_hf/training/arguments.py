@@ -50,6 +50,12 @@ class PretrainArguments:
     mask_rate: float = field(default=0.15, metadata=_help("share of tokens selected for MLM"))
     masking: str = field(default="exact", metadata=_help("exact (fairseq) or bernoulli (HF collator)"))
     whole_word: bool = field(default=False, metadata=_help("mask whole words"))
+    eval_corpus: str | None = field(default=None, metadata=_help(
+        "held-out CC-100 directory for per-language MLM loss/accuracy; default: the embedded corpus's held-out split "
+        "when training on the embedded corpus, else no evaluation"))
+    eval_documents: int = field(default=50, metadata=_help("held-out documents per language"))
+    eval_steps: int | None = field(default=None, metadata=_help(
+        "evaluate every N steps (always before training and at the end when there is an eval corpus)"))
     # ---- model
     model_preset: str = field(default="base", metadata=_help("shape preset of XLMRobertaConfig (see `xlmr-hf info`)"))
     model_overrides: dict[str, Any] = field(default_factory=dict, metadata=_help(
@@ -88,7 +94,8 @@ class PretrainArguments:
                                  ("global_batch_size", self.global_batch_size, 1), ("max_steps", self.max_steps, 1),
                                  ("save_steps", self.save_steps, 1), ("save_total_limit", self.save_total_limit, 1),
                                  ("logging_steps", self.logging_steps, 1), ("warmup_steps", self.warmup_steps, 0),
-                                 ("tokenizer_vocab_size", self.tokenizer_vocab_size, 16), ("seed", self.seed, 0)):
+                                 ("tokenizer_vocab_size", self.tokenizer_vocab_size, 16), ("seed", self.seed, 0),
+                                 ("eval_documents", self.eval_documents, 1), ("eval_steps", self.eval_steps or 1, 1)):
             if value < low:
                 raise RecipeError(f"{name} must be >= {low}, got {value!r}")
         if self.mixed_precision not in MIXED_PRECISION:

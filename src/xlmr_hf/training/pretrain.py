@@ -1,5 +1,8 @@
 """`xlmr-hf pretrain`: one readable Accelerate loop for masked-LM pretraining.
 
+Held-out evaluation (`xlmr_hf.training.evaluation`): per-language MLM loss and accuracy before training, every
+``eval_steps`` and at the end, as ``eval/...`` lines in ``metrics.jsonl``.
+
 The loop knows nothing about DeepSpeed: ZeRO stages, offload and the process layout come from the ``accelerate launch``
 config. Per optimizer step it runs ``gradient_accumulation_steps`` micro-batches of `PretrainingStream` (each process
 takes its slice of every global batch), under bf16/fp16 autocast, clips the gradient norm and steps AdamW with
@@ -30,10 +33,16 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..data import PretrainingStream, cc100_files, default_corpus_dir
+from ..data import (
+    PretrainingStream,
+    cc100_files,
+    default_corpus_dir,
+    default_heldout_dir,
+)
 from ..models import XLMRobertaConfig, XLMRobertaForMaskedLM
 from .arguments import PretrainArguments, RecipeError
 from .checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint
+from .evaluation import build_eval_sets, evaluate, format_eval_table
 
 __all__ = ["measure_peak_flops", "pretrain", "training_flops_per_token"]
 
@@ -100,7 +109,8 @@ def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: 
 
 
 def pretrain(args: PretrainArguments) -> dict[str, Any]:
-    """Run (or resume) pretraining; returns ``{"step", "loss", "checkpoint", "metrics"}``."""
+    """Run (or resume) pretraining; returns ``{"step", "loss", "checkpoint", "metrics", "eval_before",
+    "eval_after"}`` (the held-out figures are None without an eval corpus; ``eval_before`` only for a fresh run)."""
     from accelerate import Accelerator, PartialState
     from accelerate.utils import InitProcessGroupKwargs, set_seed
 
@@ -119,6 +129,11 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             raise RecipeError(f"resume_from_checkpoint={args.resume_from_checkpoint!r} is not a directory")
     corpus = args.corpus if args.corpus is not None else str(default_corpus_dir())
     cc100_files(corpus, args.languages)  # a missing corpus or language fails here, before any work
+    eval_corpus = args.eval_corpus
+    if eval_corpus is None and args.corpus is None:
+        eval_corpus = str(default_heldout_dir())
+    if eval_corpus is not None:
+        cc100_files(eval_corpus, args.languages)
 
     handlers = [InitProcessGroupKwargs(backend="gloo")] if cpu_distributed else []
     accelerator = Accelerator(gradient_accumulation_steps=accumulation, mixed_precision=args.mixed_precision,
@@ -171,6 +186,24 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         return save_checkpoint(accelerator, model, tokenizer, output_dir, step, stream.state_dict(), trainer_state,
                                run_config, args.save_total_limit)
 
+    eval_sets = None
+    if eval_corpus is not None:
+        eval_sets = build_eval_sets(eval_corpus, tokenizer, languages=args.languages, seq_len=args.seq_len,
+                                    documents=args.eval_documents, seed=args.seed)
+
+    def run_eval() -> dict[str, float]:
+        result = evaluate(model, eval_sets, batch_size=args.micro_batch_size, device=accelerator.device,
+                          pad_token_id=tokenizer.pad_token_id, autocast=accelerator.autocast)
+        record = {"step": step, **result}
+        if accelerator.is_main_process:
+            with metrics_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        if args.report_to:
+            accelerator.log(result, step=step)
+        return result
+
+    eval_before = run_eval() if eval_sets is not None and step == 0 else None
+    eval_after = None
     model.train()
     batches = iter(stream)
     window_losses: list[float] = []
@@ -216,10 +249,14 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 accelerator.log(record, step=step)
             progress.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{tokens_per_s:,.0f}")
             window_losses, window_tokens, window_start = [], 0, time.perf_counter()
+        if eval_sets is not None and ((args.eval_steps and step % args.eval_steps == 0) or step == args.max_steps):
+            eval_after = run_eval()
         if step % args.save_steps == 0 or step == args.max_steps:
             saved = checkpoint()
     progress.close()
     if args.report_to:
         accelerator.end_training()
+    if eval_after is not None and accelerator.is_main_process:
+        logger.info("held-out MLM per language:\n%s", format_eval_table(eval_before, eval_after))
     return {"step": step, "loss": last_loss, "checkpoint": str(saved) if saved else None,
-            "metrics": str(metrics_path)}
+            "metrics": str(metrics_path), "eval_before": eval_before, "eval_after": eval_after}
