@@ -42,7 +42,7 @@ def overrides(setup: dict[str, str], output: Path, **extra: object) -> list[str]
               "model_overrides": "{num_hidden_layers: 2, hidden_size: 32, num_attention_heads: 4, intermediate_size: 64}",
               "seq_len": 32, "global_batch_size": 8, "micro_batch_size": 4, "learning_rate": "2.0e-3",
               "warmup_steps": 3, "max_steps": 30, "save_steps": 10, "logging_steps": 1, "mixed_precision": "no",
-              "peak_flops": "1.0e9", "seed": 3, "save_total_limit": 2}
+              "seed": 3, "save_total_limit": 2}
     fields.update(extra)
     return [item for key, value in fields.items() for item in (f"--{key}", str(value))]
 

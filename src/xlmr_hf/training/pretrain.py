@@ -51,8 +51,9 @@ logger = logging.getLogger(__name__)
 
 def measure_peak_flops(dtype: torch.dtype = torch.bfloat16, size: int = 1024, seconds: float = 0.3) -> float:
     """Dense GEMM FLOP/s of this process (``size``³ matmuls in ``dtype`` for about ``seconds``)."""
-    a = torch.randn(size, size, dtype=dtype)
-    b = torch.randn(size, size, dtype=dtype)
+    generator = torch.Generator().manual_seed(0)  # never the global RNG: measuring must not change the training
+    a = torch.randn(size, size, generator=generator).to(dtype)
+    b = torch.randn(size, size, generator=generator).to(dtype)
     torch.matmul(a, b)
     runs, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds or runs < 2:
