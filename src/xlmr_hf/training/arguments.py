@@ -85,6 +85,10 @@ class PretrainArguments:
         "a checkpoint directory, or 'latest' (the newest complete one in output_dir)"))
     report_to: list[str] = field(default_factory=list, metadata=_help(
         "Accelerate trackers, e.g. [tensorboard] or [trackio]"))
+    push_to_hub: bool = field(default=False, metadata=_help(
+        "upload every checkpoint (model, tokenizer, model card) to hub_model_id in the background"))
+    hub_model_id: str | None = field(default=None, metadata=_help("Hub repository 'user/name' for push_to_hub"))
+    hub_private: bool = field(default=True, metadata=_help("create the Hub repository as private"))
     peak_flops: float | None = field(default=None, metadata=_help(
         "peak FLOP/s of one process for MFU; default: measured with a bf16 GEMM at start"))
 
@@ -100,6 +104,8 @@ class PretrainArguments:
                 raise RecipeError(f"{name} must be >= {low}, got {value!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise RecipeError(f"mixed_precision must be one of {list(MIXED_PRECISION)}, got {self.mixed_precision!r}")
+        if self.push_to_hub and (not self.hub_model_id or "/" not in self.hub_model_id):
+            raise RecipeError(f"push_to_hub needs hub_model_id='user/name', got {self.hub_model_id!r}")
         if not 0 < self.learning_rate < 1:
             raise RecipeError(f"learning_rate must be in (0, 1), got {self.learning_rate!r}")
 

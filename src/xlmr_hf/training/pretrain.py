@@ -182,10 +182,25 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     metrics_path = output_dir / "metrics.jsonl"
     run_config = args.to_dict()
 
+    pusher = None
+    if args.push_to_hub and accelerator.is_main_process:
+        from ..hub import HubPusher
+
+        pusher = HubPusher(args.hub_model_id, private=args.hub_private)  # fails here, before training, without auth
+
     def checkpoint() -> Path:
         trainer_state = {"step": step, "language_tokens": language_tokens, "loss": last_loss}
-        return save_checkpoint(accelerator, model, tokenizer, output_dir, step, stream.state_dict(), trainer_state,
+        path = save_checkpoint(accelerator, model, tokenizer, output_dir, step, stream.state_dict(), trainer_state,
                                run_config, args.save_total_limit)
+        if pusher is not None:
+            from ..hub import model_card
+
+            card = model_card(repo_id=args.hub_model_id, languages=stream.languages, alpha=args.alpha, step=step,
+                              max_steps=args.max_steps, language_tokens=language_tokens,
+                              eval_results=eval_after or eval_before, config=config.to_dict())
+            (path / "README.md").write_text(card, encoding="utf-8")
+            pusher.push(path, step)
+        return path
 
     eval_sets = None
     if eval_corpus is not None:
@@ -255,6 +270,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         if step % args.save_steps == 0 or step == args.max_steps:
             saved = checkpoint()
     progress.close()
+    if pusher is not None:
+        pusher.wait()
     if args.report_to:
         accelerator.end_training()
     if eval_after is not None and accelerator.is_main_process:
