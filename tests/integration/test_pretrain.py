@@ -161,3 +161,27 @@ def test_cli_reports_bad_fields(setup: dict[str, str], tmp_path: Path) -> None:
                             capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "xlmr-hf pretrain: error: unknown field 'max_stepz' (did you mean 'max_steps'?)" in result.stderr
+
+
+def test_two_cpu_processes_ddp_match_one_process(setup: dict[str, str], tmp_path: Path) -> None:
+    """recipes/accelerate/ddp.yaml with 2 processes over gloo: without dropout the losses equal one process's (same
+    global batches, gradients averaged, the schedule stepped once per optimizer step)."""
+    root = Path(__file__).resolve().parents[2]
+    no_dropout = ("{num_hidden_layers: 2, hidden_size: 32, num_attention_heads: 4, intermediate_size: 64, "
+                  "hidden_dropout_prob: 0.0, attention_probs_dropout_prob: 0.0}")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
+    launcher = Path(sys.executable).parent / "accelerate"
+    for name, command in (("one", [sys.executable, "-m", "xlmr_hf.cli"]),
+                          ("two", [str(launcher), "launch", "--config_file", str(root / "recipes/accelerate/ddp.yaml"),
+                                   "-m", "xlmr_hf.cli"])):
+        result = subprocess.run([*command, "pretrain", *overrides(setup, tmp_path / name, max_steps=12,
+                                                                  model_overrides=no_dropout)],
+                                env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
+    one, two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    states = sorted(p.name for p in (tmp_path / "two" / "checkpoint-10" / "accelerate").glob("random_states_*.pkl"))
+    assert states == ["random_states_0.pkl", "random_states_1.pkl"]  # really two processes
+    for step in one:
+        assert two[step]["loss"] == pytest.approx(one[step]["loss"], abs=1e-4), step
+        assert two[step]["learning_rate"] == one[step]["learning_rate"]
+        assert two[step]["tokens/en"] == one[step]["tokens/en"]

@@ -118,7 +118,10 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     args.validate()
     # Several CPU processes (accelerate launch): gloo, which ZeRO on CPU needs (STACK.md).
     cpu_distributed = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-    state = PartialState(backend="gloo") if cpu_distributed else PartialState()
+    # cpu=True makes accelerate treat it as MULTI_CPU (else it counts the processes but never synchronises them);
+    # DeepSpeed on CPU needs only the gloo backend.
+    cpu_ddp = cpu_distributed and os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true"
+    state = PartialState(cpu=cpu_ddp, backend="gloo") if cpu_distributed else PartialState()
     accumulation = args.batch_arithmetic(state.num_processes)
     output_dir = Path(args.output_dir)
     resume = None
@@ -137,7 +140,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         cc100_files(eval_corpus, args.languages)
 
     handlers = [InitProcessGroupKwargs(backend="gloo")] if cpu_distributed else []
-    accelerator = Accelerator(gradient_accumulation_steps=accumulation, mixed_precision=args.mixed_precision,
+    accelerator = Accelerator(cpu=cpu_ddp, gradient_accumulation_steps=accumulation, mixed_precision=args.mixed_precision,
                               log_with=args.report_to or None, project_dir=str(output_dir), kwargs_handlers=handlers)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +162,10 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     optimizer = _optimizer(model, args)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: _schedule(s, args.warmup_steps, args.max_steps))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # The scheduler is stepped here once per optimizer step: accelerate's prepared scheduler would step
+    # num_processes times per call (it assumes a schedule written for one process), finishing warmup and decay early.
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
 
     step, language_tokens = 0, dict.fromkeys(stream.languages, 0)
     if resume is not None:
@@ -244,7 +250,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                 optimizer.step()
-                scheduler.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
                 optimizer.zero_grad()
             step_loss += loss.detach().float() / accumulation
         step += 1
@@ -274,6 +281,9 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         pusher.wait()
     if args.report_to:
         accelerator.end_training()
+    accelerator.wait_for_everyone()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # else rank 0 may abort after success (STACK.md)
     if eval_after is not None and accelerator.is_main_process:
         logger.info("held-out MLM per language:\n%s", format_eval_table(eval_before, eval_after))
     return {"step": step, "loss": last_loss, "checkpoint": str(saved) if saved else None,
