@@ -59,3 +59,16 @@ def test_batch_arithmetic() -> None:
     with pytest.raises(RecipeError, match=r"global_batch_size=64 must equal processes \(2\) × micro_batch_size "
                                           r"\(8\) × gradient_accumulation_steps \(2\) = 32"):
         fixed.batch_arithmetic(2)
+
+
+@pytest.mark.parametrize(("name", "preset", "layouts"), [
+    ("base", "base", {64: 4, 8: 32}),
+    ("large", "large", {64: 8, 8: 64}),
+])
+def test_shipped_paper_recipes_reach_8192_sequences(name: str, preset: str, layouts: dict[int, int]) -> None:
+    """The arithmetic in the recipes' comments holds: processes × micro-batch × accumulation = 8192."""
+    args = load_recipe(ROOT / f"recipes/pretrain/{name}.yaml")
+    assert (args.model_preset, args.seq_len, args.global_batch_size, args.alpha) == (preset, 512, 8192, 0.3)
+    for processes, accumulation in layouts.items():
+        assert args.batch_arithmetic(processes) == accumulation
+        assert processes * args.micro_batch_size * accumulation == 8192
