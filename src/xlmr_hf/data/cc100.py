@@ -39,6 +39,8 @@ import fsspec
 from datasets.iterable_dataset import ExamplesIterable
 from tqdm.auto import tqdm
 
+from .xz import _XZDecoder
+
 try:
     from datasets.builder import Key  # datasets >= 4.1: keys carry the original shard
 except ImportError:  # pragma: no cover - older datasets take any hashable key
@@ -145,8 +147,6 @@ def _open_chunks(url: str, storage_options: dict[str, Any] | None) -> Iterator[t
         raise CC100Error(_missing_filesystem(url, error)) from None
     try:
         if _file_name(url).endswith(".xz"):
-            from .docreader import _XZDecoder  # docreader imports this module: import at use
-
             # Not lzma.LZMAFile: it stops silently at xz stream padding (zero bytes between concatenated streams).
             # The decoder returns the data decoded before an xz error, then raises it.
             yield _XZDecoder(raw).read, raw
