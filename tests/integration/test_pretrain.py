@@ -13,7 +13,7 @@ from pathlib import Path
 
 import fixtures.multilingual_text as text  # tests/ is on sys.path via tests/conftest.py
 import pytest
-from fixtures.tiny_tokenizer import build_tiny_tokenizer, train_tiny_sentencepiece
+from fixtures.tiny_tokenizer import build_tiny_tokenizer
 
 from xlmr_hf.training import (
     CheckpointError,
@@ -33,7 +33,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     text.write_cc100_corpus(corpus, SIZES, seed=5)
     tokenizer = tmp_path_factory.mktemp("tok")
     build_tiny_tokenizer(tokenizer)
-    (tokenizer / "sentencepiece.bpe.model").write_bytes(train_tiny_sentencepiece())
     return {"corpus": str(corpus), "tokenizer": str(tokenizer)}
 
 

@@ -14,7 +14,7 @@ import fixtures.multilingual_text as text  # tests/ is on sys.path via tests/con
 import numpy as np
 import pytest
 import torch
-from fixtures.tiny_tokenizer import build_tiny_tokenizer, train_tiny_sentencepiece
+from fixtures.tiny_tokenizer import build_tiny_tokenizer
 from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
@@ -42,7 +42,6 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("tok")
     build_tiny_tokenizer(directory)
-    (directory / "sentencepiece.bpe.model").write_bytes(train_tiny_sentencepiece())
     return directory
 
 

@@ -38,6 +38,7 @@ from ..data import (
     cc100_files,
     default_corpus_dir,
     default_heldout_dir,
+    load_stream_tokenizer,
 )
 from ..models import XLMRobertaConfig, XLMRobertaForMaskedLM
 from .arguments import PretrainArguments, RecipeError
@@ -89,13 +90,8 @@ def _schedule(step: int, warmup: int, total: int) -> float:
 
 
 def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: bool, accelerator: Any) -> Any:
-    from transformers import AutoTokenizer
-
     if args.tokenizer is not None:
-        try:
-            return AutoTokenizer.from_pretrained(args.tokenizer)
-        except (OSError, ValueError) as error:
-            raise RecipeError(f"tokenizer={args.tokenizer!r} cannot be loaded: {error}") from None
+        return load_stream_tokenizer(args.tokenizer)  # a clear error when it cannot be loaded
     directory = output_dir / "tokenizer"
     if is_main and not (directory / "tokenizer.json").is_file():
         from ..tokenization import TokenizerTrainingConfig, train_tokenizer
@@ -106,7 +102,7 @@ def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: 
                                                                    seed=args.seed, heldout_sentences=0),
                         languages=args.languages, progress=False)
     accelerator.wait_for_everyone()
-    return AutoTokenizer.from_pretrained(directory)
+    return load_stream_tokenizer(directory)
 
 
 def pretrain(args: PretrainArguments) -> dict[str, Any]:
