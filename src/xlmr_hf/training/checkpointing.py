@@ -71,6 +71,8 @@ def save_checkpoint(accelerator: Any, model: Any, tokenizer: Any, output_dir: st
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
+    # Every process creates the directory: under DeepSpeed each writes its RNG state there before the main one does.
+    (tmp / "accelerate").mkdir(parents=True, exist_ok=True)
     accelerator.save_state(str(tmp / "accelerate"))
     state_dict = accelerator.get_state_dict(model)  # consolidated under ZeRO-3 (every process must take part)
     if accelerator.is_main_process:

@@ -89,6 +89,23 @@ def _schedule(step: int, warmup: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+def _fill_launcher_config(accelerator: Any, args: PretrainArguments) -> None:
+    """Give a DeepSpeed config from the launcher (``recipes/deepspeed/*.json``) this run's values where it says
+    ``"auto"``; a value it fixes that contradicts the recipe is an error (no DeepSpeed import: accelerate's plugin)."""
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is None:
+        return
+    config = plugin.deepspeed_config
+    for key, value in (("train_micro_batch_size_per_gpu", args.micro_batch_size),
+                       ("gradient_clipping", args.max_grad_norm)):
+        given = config.get(key, "auto")
+        if given == "auto":
+            config[key] = value
+        elif float(given) != float(value):
+            raise RecipeError(f"the DeepSpeed config sets {key}={given!r} but the recipe has {value!r}: set it to "
+                              '"auto" in the DeepSpeed JSON (the recipe then decides) or make them equal')
+
+
 def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: bool, accelerator: Any) -> Any:
     if args.tokenizer is not None:
         return load_stream_tokenizer(args.tokenizer)  # a clear error when it cannot be loaded
@@ -114,11 +131,16 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     args.validate()
     # Several CPU processes (accelerate launch): gloo, which ZeRO on CPU needs (STACK.md).
     cpu_distributed = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-    # cpu=True makes accelerate treat it as MULTI_CPU (else it counts the processes but never synchronises them);
-    # DeepSpeed on CPU needs only the gloo backend.
-    cpu_ddp = cpu_distributed and os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true"
-    state = PartialState(cpu=cpu_ddp, backend="gloo") if cpu_distributed else PartialState()
-    accumulation = args.batch_arithmetic(state.num_processes)
+    # cpu=True makes accelerate treat it as MULTI_CPU (else it counts the processes but never synchronises them).
+    # DeepSpeed on CPU needs only the gloo backend, given to the Accelerator below (a PartialState created first would
+    # keep accelerate from selecting DeepSpeed).
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    cpu_ddp = cpu_distributed and not deepspeed
+    if deepspeed:
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+    else:
+        processes = (PartialState(cpu=cpu_ddp, backend="gloo") if cpu_distributed else PartialState()).num_processes
+    accumulation = args.batch_arithmetic(processes)
     output_dir = Path(args.output_dir)
     resume = None
     if args.resume_from_checkpoint == "latest":
@@ -160,6 +182,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         optimizer, lambda s: _schedule(s, args.warmup_steps, args.max_steps))
     # The scheduler is stepped here once per optimizer step: accelerate's prepared scheduler would step
     # num_processes times per call (it assumes a schedule written for one process), finishing warmup and decay early.
+    _fill_launcher_config(accelerator, args)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
 
@@ -280,6 +303,10 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     accelerator.wait_for_everyone()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else rank 0 may abort after success (STACK.md)
+    if deepspeed:
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+        unset_hf_deepspeed_config()  # else a later from_pretrained in this process would still enter zero.Init
     if eval_after is not None and accelerator.is_main_process:
         logger.info("held-out MLM per language:\n%s", format_eval_table(eval_before, eval_after))
     return {"step": step, "loss": last_loss, "checkpoint": str(saved) if saved else None,
