@@ -184,3 +184,22 @@ def test_two_cpu_processes_ddp_match_one_process(setup: dict[str, str], tmp_path
         assert two[step]["loss"] == pytest.approx(one[step]["loss"], abs=1e-4), step
         assert two[step]["learning_rate"] == one[step]["learning_rate"]
         assert two[step]["tokens/en"] == one[step]["tokens/en"]
+
+
+def test_tensorboard_tracker_receives_every_logged_figure(setup: dict[str, str], tmp_path: Path) -> None:
+    """``report_to: [tensorboard]`` goes through Accelerate's tracker: the event files hold the same loss, learning rate
+    and per-language token counts as metrics.jsonl, and the held-out figures at their steps."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    pretrain(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=6, report_to="[tensorboard]",
+                                         eval_corpus=setup["corpus"], eval_documents=2, eval_steps=3)))
+    events = sorted((tmp_path / "run" / "pretrain").glob("events.out.tfevents.*"))  # (+ a subdir for the hparams)
+    assert len(events) == 1, events
+    accumulator = EventAccumulator(str(events[0].parent)).Reload()
+    rows = metrics(tmp_path / "run")
+    for tag in ("loss", "learning_rate", "tokens/en", "tokens/sw"):
+        logged = {event.step: event.value for event in accumulator.Scalars(tag)}
+        assert logged == pytest.approx({step: row[tag] for step, row in rows.items()}, rel=1e-6), tag
+    held_out = {event.step: event.value for event in accumulator.Scalars("eval/loss/fr")}
+    assert held_out == pytest.approx({s: r["eval/loss/fr"] for s, r in eval_rows(tmp_path / "run").items()}, rel=1e-6)
+    assert sorted(held_out) == [0, 3, 6]
