@@ -13,6 +13,7 @@ from pathlib import Path
 
 import fixtures.multilingual_text as text  # tests/ is on sys.path via tests/conftest.py
 import pytest
+from fixtures.probe_data import write_probe_set
 from fixtures.tiny_tokenizer import build_tiny_tokenizer
 
 from xlmr_hf.training import (
@@ -33,7 +34,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     text.write_cc100_corpus(corpus, SIZES, seed=5)
     tokenizer = tmp_path_factory.mktemp("tok")
     build_tiny_tokenizer(tokenizer)
-    return {"corpus": str(corpus), "tokenizer": str(tokenizer)}
+    probe = tmp_path_factory.mktemp("probe")
+    write_probe_set(probe, languages=("en", "de", "fr", "sw"), train_languages=("en", "de"))
+    return {"corpus": str(corpus), "tokenizer": str(tokenizer), "probe": str(probe)}
 
 
 def overrides(setup: dict[str, str], output: Path, **extra: object) -> list[str]:
@@ -203,3 +206,56 @@ def test_tensorboard_tracker_receives_every_logged_figure(setup: dict[str, str],
     held_out = {event.step: event.value for event in accumulator.Scalars("eval/loss/fr")}
     assert held_out == pytest.approx({s: r["eval/loss/fr"] for s, r in eval_rows(tmp_path / "run").items()}, rel=1e-6)
     assert sorted(held_out) == [0, 3, 6]
+
+
+def probe_rows(output: Path) -> dict[int, dict]:
+    rows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    return {row["step"]: row for row in rows if "probe/accuracy" in row}
+
+
+def test_downstream_probe_per_language_does_not_change_training(setup: dict[str, str], tmp_path: Path) -> None:
+    plain = pretrain(load_recipe(None, overrides(setup, tmp_path / "plain", max_steps=12)))
+    result = pretrain(load_recipe(None, overrides(setup, tmp_path / "probe", max_steps=12, probe_set=setup["probe"],
+                                                  probe_steps=5, probe_train_languages="[en, de]")))
+    assert plain["probe"] is None and not result["stopped_early"]
+    assert {s: r["loss"] for s, r in metrics(tmp_path / "probe").items()} == \
+        {s: r["loss"] for s, r in metrics(tmp_path / "plain").items()}  # the probe draws no global random numbers
+    probes = probe_rows(tmp_path / "probe")
+    assert sorted(probes) == [0, 5, 10, 12]
+    for row in probes.values():
+        assert {f"probe/accuracy/{lang}" for lang in ("en", "de", "fr", "sw")} <= set(row)
+        assert all(0.0 <= row[f"probe/accuracy/{lang}"] <= 1.0 for lang in ("en", "de", "fr", "sw"))
+        assert row["probe/accuracy"] == pytest.approx(
+            sum(row[f"probe/accuracy/{lang}"] for lang in ("en", "de", "fr", "sw")) / 4)
+    assert probes[12] == {"step": 12, **result["probe"]}
+
+
+def test_early_stopping_on_the_probe_stops_checkpoints_and_resumes(setup: dict[str, str], tmp_path: Path) -> None:
+    # min_delta 1.0: an accuracy can never improve by more than 1, so every probe after the first is a bad one.
+    never_better = {"probe_set": setup["probe"], "early_stopping_min_delta": 1.0, "save_steps": 100}
+    result = pretrain(load_recipe(None, overrides(setup, tmp_path / "stop", probe_steps=2, early_stopping_patience=2,
+                                                  **never_better)))
+    assert result["stopped_early"] and result["step"] == 4 and result["best_probe_step"] == 0
+    assert sorted(probe_rows(tmp_path / "stop")) == [0, 2, 4] and max(metrics(tmp_path / "stop")) == 4
+    assert [p.name for p in checkpoints(tmp_path / "stop")] == ["checkpoint-4"]
+    state = json.loads((tmp_path / "stop" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["early_stopping"]["bad_updates"] == 2 and state["early_stopping"]["best_step"] == 0
+    # The early-stopping state survives a resume: one bad probe before the checkpoint, the second one after it.
+    pretrain(load_recipe(None, overrides(setup, tmp_path / "resume", probe_steps=3, early_stopping_patience=2,
+                                         max_steps=3, **never_better)))
+    resumed = pretrain(load_recipe(None, overrides(setup, tmp_path / "resume", probe_steps=3,
+                                                   early_stopping_patience=2, resume_from_checkpoint="latest",
+                                                   **never_better)))
+    assert resumed["stopped_early"] and resumed["step"] == 6
+
+
+def test_bad_probe_settings_fail_before_training(setup: dict[str, str], tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="early_stopping_patience=2 needs a probe_set to watch"):
+        pretrain(load_recipe(None, overrides(setup, tmp_path / "a", early_stopping_patience=2)))
+    with pytest.raises(RecipeError, match=r"early_stopping_metric='probe/accuracy/xx' names a language the probe set "
+                                          r"does not evaluate; allowed: \['de', 'en', 'fr', 'sw'\]"):
+        pretrain(load_recipe(None, overrides(setup, tmp_path / "b", probe_set=setup["probe"],
+                                             early_stopping_patience=2, early_stopping_metric="probe/accuracy/xx")))
+    with pytest.raises(ValueError, match="probe"):
+        pretrain(load_recipe(None, overrides(setup, tmp_path / "c", probe_set=str(tmp_path / "missing"))))
+    assert not any((tmp_path / name / "metrics.jsonl").exists() for name in "abc")

@@ -1,4 +1,5 @@
-"""Training: the pretraining loop on Accelerate, its run settings and checkpoints."""
+"""Training: the pretraining loop on Accelerate, its run settings, checkpoints, held-out evaluation and the
+downstream probe."""
 
 from .arguments import PretrainArguments, RecipeError, load_recipe
 from .checkpointing import (
@@ -9,17 +10,23 @@ from .checkpointing import (
     save_checkpoint,
 )
 from .pretrain import measure_peak_flops, pretrain, training_flops_per_token
+from .probe import EarlyStopping, ProbeError, ProbeSet, load_probe_set, run_probe
 
 __all__ = [
     "CheckpointError",
+    "EarlyStopping",
     "PretrainArguments",
+    "ProbeError",
+    "ProbeSet",
     "RecipeError",
     "checkpoints",
     "latest_checkpoint",
     "load_checkpoint",
+    "load_probe_set",
     "load_recipe",
     "measure_peak_flops",
     "pretrain",
+    "run_probe",
     "save_checkpoint",
     "training_flops_per_token",
 ]

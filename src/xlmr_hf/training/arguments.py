@@ -56,6 +56,22 @@ class PretrainArguments:
     eval_documents: int = field(default=50, metadata=_help("held-out documents per language"))
     eval_steps: int | None = field(default=None, metadata=_help(
         "evaluate every N steps (always before training and at the end when there is an eval corpus)"))
+    # ---- downstream probe (XLM-R stopped on downstream accuracy, which keeps improving after perplexity plateaus)
+    probe_set: str | None = field(default=None, metadata=_help(
+        "labelled set for a linear probe on frozen features: a directory with train.jsonl/eval.jsonl or one .jsonl "
+        "with a split field; rows {language, text, [text_pair], label} (see xlmr_hf.training.probe)"))
+    probe_steps: int | None = field(default=None, metadata=_help(
+        "probe every N steps (always before training and at the end when probe_set is given)"))
+    probe_train_languages: list[str] | None = field(default=None, metadata=_help(
+        "languages whose train rows fit the probe (e.g. [en] for cross-lingual transfer); default: all"))
+    probe_max_length: int = field(default=128, metadata=_help(
+        "tokens per probe example, at most the model's positions (longer ones are truncated and counted)"))
+    early_stopping_patience: int | None = field(default=None, metadata=_help(
+        "stop after N probes without improving early_stopping_metric by more than early_stopping_min_delta "
+        "(a checkpoint is written at the stopping step); default: never"))
+    early_stopping_metric: str = field(default="probe/accuracy", metadata=_help(
+        "probe figure to watch: probe/accuracy (mean over languages) or probe/accuracy/<lang>"))
+    early_stopping_min_delta: float = field(default=0.0, metadata=_help("smallest change counted as an improvement"))
     # ---- model
     model_preset: str = field(default="base", metadata=_help("shape preset of XLMRobertaConfig (see `xlmr-hf info`)"))
     model_overrides: dict[str, Any] = field(default_factory=dict, metadata=_help(
@@ -99,9 +115,20 @@ class PretrainArguments:
                                  ("save_steps", self.save_steps, 1), ("save_total_limit", self.save_total_limit, 1),
                                  ("logging_steps", self.logging_steps, 1), ("warmup_steps", self.warmup_steps, 0),
                                  ("tokenizer_vocab_size", self.tokenizer_vocab_size, 16), ("seed", self.seed, 0),
-                                 ("eval_documents", self.eval_documents, 1), ("eval_steps", self.eval_steps or 1, 1)):
+                                 ("eval_documents", self.eval_documents, 1), ("eval_steps", self.eval_steps or 1, 1),
+                                 ("probe_steps", self.probe_steps or 1, 1),
+                                 ("probe_max_length", self.probe_max_length, 6),
+                                 ("early_stopping_patience", self.early_stopping_patience or 1, 1)):
             if value < low:
                 raise RecipeError(f"{name} must be >= {low}, got {value!r}")
+        if self.early_stopping_patience is not None and self.probe_set is None:
+            raise RecipeError(f"early_stopping_patience={self.early_stopping_patience} needs a probe_set to watch")
+        if not (self.early_stopping_metric == "probe/accuracy" or self.early_stopping_metric.startswith(
+                "probe/accuracy/")):
+            raise RecipeError(f"early_stopping_metric must be 'probe/accuracy' or 'probe/accuracy/<lang>', got "
+                              f"{self.early_stopping_metric!r}")
+        if self.early_stopping_min_delta < 0:
+            raise RecipeError(f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise RecipeError(f"mixed_precision must be one of {list(MIXED_PRECISION)}, got {self.mixed_precision!r}")
         if self.push_to_hub and (not self.hub_model_id or "/" not in self.hub_model_id):

@@ -15,6 +15,12 @@ processes), ``mfu`` and cumulative ``tokens/<lang>``. MFU counts 6 FLOPs per par
 embeddings excluded, the LM-head projection included) plus the attention matmuls ``12 · layers · hidden · seq_len``,
 against ``peak_flops`` (measured with a bf16 GEMM at start unless given) times the number of processes.
 
+Downstream probe (`xlmr_hf.training.probe`, with ``probe_set``): a linear classifier fitted on frozen mean-pooled
+features of a small labelled set, scored per language before training, every ``probe_steps`` and at the end, as
+``probe/...`` lines in ``metrics.jsonl``. It draws no global random numbers. With ``early_stopping_patience`` the run
+stops (and checkpoints) once ``early_stopping_metric`` has not improved for that many probes; the early-stopping state
+is part of the checkpoint.
+
 Exact resume: checkpoints (`xlmr_hf.training.checkpointing`) hold the model, optimizer, scheduler, every process's RNG
 and the stream state, so a run killed at any point and resumed from its last checkpoint continues with exactly the
 losses of an uninterrupted run (tested on CPU), reading neither a document twice nor skipping one.
@@ -44,6 +50,7 @@ from ..models import XLMRobertaConfig, XLMRobertaForMaskedLM
 from .arguments import PretrainArguments, RecipeError
 from .checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint
 from .evaluation import build_eval_sets, evaluate, format_eval_table
+from .probe import EarlyStopping, load_probe_set, run_probe
 
 __all__ = ["measure_peak_flops", "pretrain", "training_flops_per_token"]
 
@@ -124,7 +131,8 @@ def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: 
 
 def pretrain(args: PretrainArguments) -> dict[str, Any]:
     """Run (or resume) pretraining; returns ``{"step", "loss", "checkpoint", "metrics", "eval_before",
-    "eval_after"}`` (the held-out figures are None without an eval corpus; ``eval_before`` only for a fresh run)."""
+    "eval_after", "probe", "stopped_early", "best_probe_step"}`` (the held-out figures are None without an eval
+    corpus, ``eval_before`` only for a fresh run; the probe figures are None without a probe set)."""
     from accelerate import Accelerator, PartialState
     from accelerate.utils import InitProcessGroupKwargs, set_seed
 
@@ -186,11 +194,27 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
 
+    probe_set = stopper = None
+    if args.probe_set is not None:
+        # never longer than the model's positions allow (a recipe with short blocks has few positions)
+        max_length = min(args.probe_max_length, config.max_position_embeddings - config.pad_token_id - 1)
+        probe_set = load_probe_set(args.probe_set, tokenizer, max_length=max_length,
+                                   train_languages=args.probe_train_languages)
+        metric_languages = [m.rsplit("/", 1)[1] for m in [args.early_stopping_metric] if m.count("/") == 2]
+        if metric_languages and metric_languages[0] not in probe_set.languages:
+            raise RecipeError(f"early_stopping_metric={args.early_stopping_metric!r} names a language the probe set "
+                              f"does not evaluate; allowed: {probe_set.languages}")
+        if args.early_stopping_patience is not None:
+            stopper = EarlyStopping(args.early_stopping_patience, args.early_stopping_min_delta,
+                                    metric=args.early_stopping_metric)
+
     step, language_tokens = 0, dict.fromkeys(stream.languages, 0)
     if resume is not None:
         trainer_state, stream_state = load_checkpoint(accelerator, resume)
         stream.load_state_dict(stream_state)
         step, language_tokens = int(trainer_state["step"]), dict(trainer_state["language_tokens"])
+        if stopper is not None and trainer_state.get("early_stopping") is not None:
+            stopper.load_state_dict(trainer_state["early_stopping"])
         logger.info("resumed from %s at step %d", resume, step)
     if args.report_to:
         accelerator.init_trackers("pretrain", config={k: v for k, v in args.to_dict().items()
@@ -214,7 +238,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         pusher = HubPusher(args.hub_model_id, private=args.hub_private)  # fails here, before training, without auth
 
     def checkpoint() -> Path:
-        trainer_state = {"step": step, "language_tokens": language_tokens, "loss": last_loss}
+        trainer_state = {"step": step, "language_tokens": language_tokens, "loss": last_loss,
+                         "early_stopping": stopper.state_dict() if stopper is not None else None}
         path = save_checkpoint(accelerator, model, tokenizer, output_dir, step, stream.state_dict(), trainer_state,
                                run_config, args.save_total_limit)
         if pusher is not None:
@@ -243,8 +268,30 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             accelerator.log(result, step=step)
         return result
 
+    def run_downstream_probe() -> bool:
+        """Probe, log, and tell whether early stopping asks to stop now."""
+        result = run_probe(model, probe_set, batch_size=args.micro_batch_size, device=accelerator.device,
+                           pad_token_id=tokenizer.pad_token_id, autocast=accelerator.autocast, seed=args.seed)
+        nonlocal probe_result
+        probe_result = result
+        stop = stopper is not None and stopper.update(result[stopper.metric], step)
+        record = {"step": step, **result}
+        if stopper is not None:
+            record.update({"probe/best": stopper.best, "probe/best_step": stopper.best_step,
+                           "probe/bad_probes": stopper.bad_updates})
+        if accelerator.is_main_process:
+            with metrics_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        if args.report_to:
+            accelerator.log(result, step=step)
+        return stop
+
+    probe_result: dict[str, float] | None = None
     eval_before = run_eval() if eval_sets is not None and step == 0 else None
+    if probe_set is not None and step == 0:
+        run_downstream_probe()
     eval_after = None
+    stopped_early = False
     model.train()
     batches = iter(stream)
     window_losses: list[float] = []
@@ -293,8 +340,16 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             window_losses, window_tokens, window_start = [], 0, time.perf_counter()
         if eval_sets is not None and ((args.eval_steps and step % args.eval_steps == 0) or step == args.max_steps):
             eval_after = run_eval()
-        if step % args.save_steps == 0 or step == args.max_steps:
+        if probe_set is not None and ((args.probe_steps and step % args.probe_steps == 0) or step == args.max_steps):
+            stopped_early = run_downstream_probe() and step < args.max_steps
+            if stopped_early:
+                logger.warning("early stopping at step %d: %s has not improved on %.4f (step %d) by more than %g in "
+                               "%d probes", step, stopper.metric, stopper.best, stopper.best_step, stopper.min_delta,
+                               stopper.bad_updates)
+        if step % args.save_steps == 0 or step == args.max_steps or stopped_early:
             saved = checkpoint()
+        if stopped_early:
+            break
     progress.close()
     if pusher is not None:
         pusher.wait()
@@ -310,4 +365,6 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     if eval_after is not None and accelerator.is_main_process:
         logger.info("held-out MLM per language:\n%s", format_eval_table(eval_before, eval_after))
     return {"step": step, "loss": last_loss, "checkpoint": str(saved) if saved else None,
-            "metrics": str(metrics_path), "eval_before": eval_before, "eval_after": eval_after}
+            "metrics": str(metrics_path), "eval_before": eval_before, "eval_after": eval_after,
+            "probe": probe_result, "stopped_early": stopped_early,
+            "best_probe_step": stopper.best_step if stopper is not None else None}
