@@ -19,6 +19,7 @@ from pathlib import Path
 import fixtures.multilingual_text as text  # tests/ is on sys.path via tests/conftest.py
 import pytest
 import torch
+from fixtures.probe_data import write_probe_set
 from fixtures.tiny_tokenizer import build_tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +34,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     text.write_cc100_corpus(corpus, {"en": 20000, "fr": 8000, "de": 4000, "sw": 1500}, seed=5)
     tokenizer = tmp_path_factory.mktemp("tok")
     build_tiny_tokenizer(tokenizer)
+    probe = tmp_path_factory.mktemp("probe")
+    write_probe_set(probe, languages=("en", "de", "fr", "sw"), train_languages=("en", "de"))
     runs = tmp_path_factory.mktemp("runs")
-    _run(None, runs / "reference", corpus, tokenizer)
-    return {"corpus": corpus, "tokenizer": tokenizer, "runs": runs}
+    _run(None, runs / "reference", corpus, tokenizer, "--probe_set", str(probe), "--probe_steps", "6")
+    return {"corpus": corpus, "tokenizer": tokenizer, "runs": runs, "probe": probe}
 
 
 def _run(config: str | None, output: Path, corpus: Path, tokenizer: Path, *extra: str) -> None:
@@ -58,6 +61,11 @@ def _run(config: str | None, output: Path, corpus: Path, tokenizer: Path, *extra
 def _losses(output: Path) -> dict[int, dict]:
     rows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
     return {row["step"]: row for row in rows if "loss" in row}
+
+
+def _probes(output: Path) -> dict[int, dict]:
+    rows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    return {row["step"]: row for row in rows if "probe/accuracy" in row}
 
 
 def _assert_same_run(got: Path, reference: Path) -> None:
@@ -86,12 +94,19 @@ def _assert_same_weights(checkpoint: Path, reference: Path) -> None:
 @pytest.mark.parametrize("config", ["zero2", "zero3", "zero1", "zero3_offload"])
 def test_zero_on_two_cpu_processes_matches_one_process(setup: dict[str, Path], config: str) -> None:
     output = setup["runs"] / config
-    _run(config, output, setup["corpus"], setup["tokenizer"])
+    # ZeRO-3 also runs the downstream probe: every process gathers the partitioned weights for the frozen features.
+    probe = ["--probe_set", str(setup["probe"]), "--probe_steps", "6"] if config == "zero3" else []
+    _run(config, output, setup["corpus"], setup["tokenizer"], *probe)
     states = sorted(p.name for p in (output / "checkpoint-12" / "accelerate").glob("random_states_*.pkl"))
     assert states == ["random_states_0.pkl", "random_states_1.pkl"]  # really two processes
     shards = sorted(p.name for p in (output / "checkpoint-12" / "accelerate" / "pytorch_model").glob("*optim*"))
     assert len(shards) == 2, shards  # the optimizer state is partitioned over both (ZeRO)
     _assert_same_run(output, setup["runs"] / "reference")
+    if probe:
+        mine, ref = _probes(output), _probes(setup["runs"] / "reference")
+        assert sorted(mine) == sorted(ref) == [0, 6, 12]
+        for step, row in ref.items():
+            assert mine[step] == pytest.approx(row, abs=1e-6), step
     # the model is consolidated (under ZeRO-3 gathered from both partitions) and loads in a fresh process
     _assert_same_weights(output / "checkpoint-12", setup["runs"] / "reference" / "checkpoint-12")
 
