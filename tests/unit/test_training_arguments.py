@@ -72,3 +72,21 @@ def test_shipped_paper_recipes_reach_8192_sequences(name: str, preset: str, layo
     for processes, accumulation in layouts.items():
         assert args.batch_arithmetic(processes) == accumulation
         assert processes * args.micro_batch_size * accumulation == 8192
+
+
+def test_training_flops_per_token_counts_the_lm_head_on_masked_tokens_only() -> None:
+    import torch
+
+    from xlmr_hf.models import XLMRobertaConfig, XLMRobertaForMaskedLM
+    from xlmr_hf.training import training_flops_per_token
+
+    config = XLMRobertaConfig.from_preset("base")
+    with torch.device("meta"):
+        model = XLMRobertaForMaskedLM(config)
+    h, v = 768, 250002
+    layer = 4 * (h * h + h) + 2 * h + (h * 3072 + 3072) + (3072 * h + h) + 2 * h
+    encoder = 12 * layer + 2 * h  # + the embedding LayerNorm; word/position/type embeddings are lookups
+    head = (h * h + h) + 2 * h + v + v * h  # transform, its LayerNorm, the output bias, the (tied) projection
+    attention = 12 * 12 * h * 512
+    assert training_flops_per_token(config, model, 512) == 6 * encoder + 6 * 0.15 * head + attention
+    assert training_flops_per_token(config, model, 512, mask_rate=1.0) == 6 * encoder + 6 * head + attention

@@ -6,14 +6,14 @@ Held-out evaluation (`xlmr_hf.training.evaluation`): per-language MLM loss and a
 The loop knows nothing about DeepSpeed: ZeRO stages, offload and the process layout come from the ``accelerate launch``
 config. Per optimizer step it runs ``gradient_accumulation_steps`` micro-batches of `PretrainingStream` (each process
 takes its slice of every global batch), under bf16/fp16 autocast, clips the gradient norm and steps AdamW with
-RoBERTa's settings (β = 0.9/0.98, ε = 1e-6, weight decay 0.01 except LayerNorm weights and biases) on a linear
-warmup + linear decay schedule.
+RoBERTa's settings (β = 0.9/0.98, ε = 1e-6, weight decay 0.01 except LayerNorm weights and biases; torch's fused
+kernel, as the Trainer's default ``adamw_torch_fused``) on a linear warmup + linear decay schedule.
 
 Every ``logging_steps`` one JSON line goes to ``<output_dir>/metrics.jsonl``: ``step``, ``loss`` (mean MLM loss of the
 steps since the last line, averaged over processes), ``learning_rate``, ``tokens_per_s`` (non-pad tokens, all
-processes), ``mfu`` and cumulative ``tokens/<lang>``. MFU counts 6 FLOPs per parameter per token (the input
-embeddings excluded, the LM-head projection included) plus the attention matmuls ``12 · layers · hidden · seq_len``,
-against ``peak_flops`` (measured with a bf16 GEMM at start unless given) times the number of processes.
+processes), ``mfu`` and cumulative ``tokens/<lang>``. MFU counts model FLOPs (`training_flops_per_token`): 6 per encoder
+parameter per token, the LM head (transform + vocabulary projection) on the masked share of tokens only, plus the
+attention matmuls ``12 · layers · hidden · seq_len``, against ``peak_flops`` (measured with a bf16 GEMM at start unless given) times the number of processes.
 
 Downstream probe (`xlmr_hf.training.probe`, with ``probe_set``): a linear classifier fitted on frozen mean-pooled
 features of a small labelled set, scored per language before training, every ``probe_steps`` and at the end, as
@@ -70,13 +70,20 @@ def measure_peak_flops(dtype: torch.dtype = torch.bfloat16, size: int = 1024, se
     return 2 * size**3 * runs / elapsed
 
 
-def training_flops_per_token(config: XLMRobertaConfig, model: torch.nn.Module, seq_len: int) -> float:
-    """Forward + backward FLOPs per token (see the module docstring)."""
-    embeddings = model.get_input_embeddings().weight.numel()
-    positions = sum(p.numel() for n, p in model.named_parameters() if "position_embeddings" in n
-                    or "token_type_embeddings" in n)
-    dense = sum(p.numel() for p in model.parameters()) - embeddings - positions + config.vocab_size * config.hidden_size
-    return 6.0 * dense + 12.0 * config.num_hidden_layers * config.hidden_size * seq_len
+def training_flops_per_token(config: XLMRobertaConfig, model: torch.nn.Module, seq_len: int,
+                             mask_rate: float = 0.15) -> float:
+    """Model FLOPs (forward + backward) per token: 6 per encoder parameter (input embeddings excluded), the LM head
+    (transform + vocabulary projection) on the ``mask_rate`` share of tokens only -- a masked LM needs predictions only
+    there, and ours computes only those -- plus the attention matmuls ``12 · layers · hidden · seq_len``."""
+    unique = {id(p): p for p in model.parameters()}
+    embedding, output = model.get_input_embeddings().weight, model.get_output_embeddings()
+    projection = {id(embedding)} | ({id(output.weight)} if output is not None else set())  # tied: one tensor
+    head_module = getattr(model, "lm_head", None)
+    head_ids = ({id(p) for p in head_module.parameters()} if head_module is not None else set()) - projection
+    positions = {id(p) for n, p in model.named_parameters() if "position_embeddings" in n or "token_type_embeddings" in n}
+    encoder = sum(p.numel() for i, p in unique.items() if i not in projection | head_ids | positions)
+    head = sum(unique[i].numel() for i in head_ids) + config.vocab_size * config.hidden_size
+    return 6.0 * encoder + 6.0 * mask_rate * head + 12.0 * config.num_hidden_layers * config.hidden_size * seq_len
 
 
 def _optimizer(model: torch.nn.Module, args: PretrainArguments) -> torch.optim.Optimizer:
@@ -87,7 +94,8 @@ def _optimizer(model: torch.nn.Module, args: PretrainArguments) -> torch.optim.O
         (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
     return torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}],
-                             lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
+                             lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon,
+                             fused=all(p.device.type in ("cpu", "cuda") for p in decay + no_decay) or None)
 
 
 def _schedule(step: int, warmup: int, total: int) -> float:
@@ -219,7 +227,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     if args.report_to:
         accelerator.init_trackers("pretrain", config={k: v for k, v in args.to_dict().items()
                                                       if isinstance(v, (int, float, str, bool))})
-    flops_per_token = training_flops_per_token(config, accelerator.unwrap_model(model), args.seq_len)
+    flops_per_token = training_flops_per_token(config, accelerator.unwrap_model(model), args.seq_len,
+                                               args.mask_rate)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.mixed_precision, torch.float32)
     peak = args.peak_flops or measure_peak_flops(dtype if accelerator.device.type == "cpu" else torch.bfloat16)
     if accelerator.device.type == "cpu" and dtype is not torch.float32:
