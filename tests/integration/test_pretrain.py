@@ -259,3 +259,11 @@ def test_bad_probe_settings_fail_before_training(setup: dict[str, str], tmp_path
     with pytest.raises(ValueError, match="probe"):
         pretrain(load_recipe(None, overrides(setup, tmp_path / "c", probe_set=str(tmp_path / "missing"))))
     assert not any((tmp_path / name / "metrics.jsonl").exists() for name in "abc")
+
+
+def test_tokenizer_vocabulary_too_large_for_the_corpus_names_the_field(setup: dict[str, str], tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match=r"tokenizer_vocab_size=50000: vocab_size=50000 cannot be reached on this "
+                                          r"sample: .* lower vocab_size"):
+        pretrain(load_recipe(None, [*overrides(setup, tmp_path / "run"), "--tokenizer", "null",
+                                    "--tokenizer_vocab_size", "50000"]))
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()

@@ -126,13 +126,16 @@ def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: 
         return load_stream_tokenizer(args.tokenizer)  # a clear error when it cannot be loaded
     directory = output_dir / "tokenizer"
     if is_main and not (directory / "tokenizer.json").is_file():
-        from ..tokenization import TokenizerTrainingConfig, train_tokenizer
+        from ..tokenization import TokenizerTrainingConfig, TokenizerTrainingError, train_tokenizer
 
         logger.info("no tokenizer given: training a %d-piece tokenizer on %s into %s", args.tokenizer_vocab_size,
                     corpus, directory)
-        train_tokenizer(corpus, directory, TokenizerTrainingConfig(vocab_size=args.tokenizer_vocab_size,
-                                                                   seed=args.seed, heldout_sentences=0),
-                        languages=args.languages, progress=False)
+        try:
+            train_tokenizer(corpus, directory, TokenizerTrainingConfig(vocab_size=args.tokenizer_vocab_size,
+                                                                       seed=args.seed, heldout_sentences=0),
+                            languages=args.languages, progress=False)
+        except TokenizerTrainingError as error:
+            raise RecipeError(f"tokenizer_vocab_size={args.tokenizer_vocab_size}: {error}") from error
     accelerator.wait_for_everyone()
     return load_stream_tokenizer(directory)
 
