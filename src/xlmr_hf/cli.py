@@ -14,6 +14,7 @@ import importlib.metadata
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["build_parser", "main"]
 
@@ -187,6 +188,21 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """Fine-tune on XNLI, NER or MLQA from a YAML recipe plus overrides (`xlmr_hf.training.finetune`)."""
+    from .training import FinetuneArguments, finetune, load_recipe
+    from .training.finetune import format_results
+    from .training.finetune_tasks import adapter_for
+
+    items = list(args.args)
+    recipe = items.pop(0) if items and not items[0].startswith("--") else None
+    result = finetune(load_recipe(recipe, [*items, "--task", args.task], cls=FinetuneArguments))
+    print(format_results(result, adapter_for(args.task).metrics_reported))
+    output = Path(result["settings"]["output_dir"])
+    print(f"tables: {output / 'results.md'}, {output / 'results.csv'}, {output / 'results.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xlmr-hf`` command."""
     parser = argparse.ArgumentParser(prog="xlmr-hf", description="XLM-R on the Hugging Face stack.")
@@ -285,6 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("args", nargs="*", metavar="[RECIPE] [--field value ...]",
                      help="an optional recipe, then --field value overrides")
     pre.set_defaults(func=cmd_pretrain)
+    fine = sub.add_parser("finetune", help="XNLI / NER / MLQA fine-tuning on Trainer (see recipes/finetune/)",
+                          description="xlmr-hf finetune {xnli,ner,mlqa} [RECIPE.yaml] [--field value ...]; fields: "
+                                      "see xlmr_hf.training.FinetuneArguments")
+    fine.add_argument("task", choices=["xnli", "ner", "mlqa"], help="the task")
+    fine.add_argument("args", nargs="*", metavar="[RECIPE] [--field value ...]",
+                      help="an optional recipe, then --field value overrides (e.g. --model_name_or_path DIR)")
+    fine.set_defaults(func=cmd_finetune)
     return parser
 
 
@@ -293,10 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # `pretrain` takes free-form --field value overrides: hand everything after the command to it unparsed.
+    # `finetune TASK` likewise, after its task.
     tail: list[str] | None = None
-    if "pretrain" in argv and not any(a in ("-h", "--help") for a in argv[argv.index("pretrain") + 1:]):
-        cut = argv.index("pretrain") + 1
-        argv, tail = argv[:cut], argv[cut:]
+    for command, fixed in (("pretrain", 0), ("finetune", 1)):
+        if command in argv and not any(a in ("-h", "--help") for a in argv[argv.index(command) + 1:]):
+            cut = min(argv.index(command) + 1 + fixed, len(argv))
+            argv, tail = argv[:cut], argv[cut:]
+            break
     args = parser.parse_args(argv)
     if tail is not None:
         args.args = tail

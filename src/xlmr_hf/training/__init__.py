@@ -9,17 +9,21 @@ from .checkpointing import (
     load_checkpoint,
     save_checkpoint,
 )
+from .finetune import finetune
+from .finetune_arguments import FinetuneArguments
 from .pretrain import measure_peak_flops, pretrain, training_flops_per_token
 from .probe import EarlyStopping, ProbeError, ProbeSet, load_probe_set, run_probe
 
 __all__ = [
     "CheckpointError",
     "EarlyStopping",
+    "FinetuneArguments",
     "PretrainArguments",
     "ProbeError",
     "ProbeSet",
     "RecipeError",
     "checkpoints",
+    "finetune",
     "latest_checkpoint",
     "load_checkpoint",
     "load_probe_set",

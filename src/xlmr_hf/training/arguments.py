@@ -158,9 +158,9 @@ class PretrainArguments:
         return dataclasses.asdict(self)
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _coerce(cls: type, name: str, value: Any) -> Any:
     """``value`` checked (and converted where lossless) against the field's type annotation."""
-    hint = typing.get_type_hints(PretrainArguments)[name]
+    hint = typing.get_type_hints(cls)[name]
     args = typing.get_args(hint)
     optional = type(None) in args
     if value is None:
@@ -177,6 +177,8 @@ def _coerce(name: str, value: Any) -> Any:
             return float(value)
         except ValueError:
             pass
+    if origin is str and isinstance(value, bool):  # YAML reads `bf16: true` as a boolean
+        return "true" if value else "false"
     if origin is list and isinstance(value, str):  # "--languages en,fr"
         return [v for v in value.split(",") if v]
     if not ok:
@@ -190,14 +192,15 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def _is_str_field(name: str) -> bool:
-    hint = typing.get_type_hints(PretrainArguments).get(name)
+def _is_str_field(cls: type, name: str) -> bool:
+    hint = typing.get_type_hints(cls).get(name)
     return hint is str or (isinstance(hint, types.UnionType) and str in typing.get_args(hint))
 
 
-def load_recipe(path: str | os.PathLike[str] | None, overrides: Sequence[str] | Mapping[str, Any] = ()
-                ) -> PretrainArguments:
-    """`PretrainArguments` from a YAML recipe (or none) and overrides (``["--field", "value", ...]`` or a mapping).
+def load_recipe(path: str | os.PathLike[str] | None, overrides: Sequence[str] | Mapping[str, Any] = (),
+                cls: type[Any] = PretrainArguments) -> Any:
+    """``cls`` (`PretrainArguments`, or `FinetuneArguments` for fine-tuning) from a YAML recipe (or none) and overrides
+    (``["--field", "value", ...]`` or a mapping).
 
     Override values are parsed as YAML scalars (``--max_steps 10``, ``--languages [en, fr]``, ``--corpus null``)."""
     values: dict[str, Any] = {}
@@ -228,14 +231,14 @@ def load_recipe(path: str | os.PathLike[str] | None, overrides: Sequence[str] | 
                 raise RecipeError(f"override {flag} has no value")
             name = name.replace("-", "_")
             values[name] = yaml.safe_load(raw) if raw != "" else ""
-            if not isinstance(values[name], str) and values[name] is not None and _is_str_field(name):
+            if not isinstance(values[name], str) and values[name] is not None and _is_str_field(cls, name):
                 values[name] = raw  # "--mixed_precision no" is the string "no", not YAML's False
-    known = {f.name for f in dataclasses.fields(PretrainArguments)}
+    known = {f.name for f in dataclasses.fields(cls)}
     for name in values:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             raise RecipeError(f"unknown field {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
                               + f"; fields: {', '.join(sorted(known))}")
-    args = PretrainArguments(**{name: _coerce(name, value) for name, value in values.items()})
+    args = cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
     args.validate()
     return args

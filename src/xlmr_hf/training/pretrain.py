@@ -126,7 +126,11 @@ def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: 
         return load_stream_tokenizer(args.tokenizer)  # a clear error when it cannot be loaded
     directory = output_dir / "tokenizer"
     if is_main and not (directory / "tokenizer.json").is_file():
-        from ..tokenization import TokenizerTrainingConfig, TokenizerTrainingError, train_tokenizer
+        from ..tokenization import (
+            TokenizerTrainingConfig,
+            TokenizerTrainingError,
+            train_tokenizer,
+        )
 
         logger.info("no tokenizer given: training a %d-piece tokenizer on %s into %s", args.tokenizer_vocab_size,
                     corpus, directory)
