@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from fixtures.ner_data import write_conll2002, write_conll2003_english
+from fixtures.qa_data import build_qa_tokenizer, write_mlqa, write_squad_train
 from fixtures.tiny_tokenizer import build_tiny_tokenizer
 from fixtures.xnli_data import write_xnli_fixture
 
@@ -37,7 +38,15 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     conll = tmp_path_factory.mktemp("conll")
     write_conll2003_english(conll)
     write_conll2002(conll)
-    return {"model": model, "xnli": xnli, "conll": conll}
+    qa_model = tmp_path_factory.mktemp("qa_model")  # a tokenizer that covers Han, Arabic and Devanagari
+    qa_tokenizer = build_qa_tokenizer(qa_model)
+    config = XLMRobertaConfig(vocab_size=len(qa_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                              intermediate_size=64, max_position_embeddings=130)
+    XLMRobertaForMaskedLM(config).save_pretrained(qa_model)
+    mlqa = tmp_path_factory.mktemp("mlqa")
+    write_squad_train(mlqa)
+    write_mlqa(mlqa)
+    return {"model": model, "xnli": xnli, "conll": conll, "qa_model": qa_model, "mlqa": mlqa}
 
 
 def finetune(task: str, *args: str | Path) -> subprocess.CompletedProcess:
@@ -99,6 +108,20 @@ def test_ner_each_language_with_frozen_layers(data: dict[str, Path], tmp_path: P
         scores = saved["runs"][lang]["3"]["test"][lang]
         assert set(scores) == {"f1", "precision", "recall"} and 0.0 <= scores["f1"] <= 100.0
     assert "| f1 | " in result.stdout and "froze" in result.stderr
+
+
+def test_mlqa_official_and_squad_rules_per_language(data: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "mlqa"
+    result = finetune("mlqa", "recipes/finetune/mlqa.yaml", "--model_name_or_path", data["qa_model"], "--data_dir",
+                      data["mlqa"], "--eval_pairs", "[de-en]", "--seeds", "[1]", "--max_length", "96", "--stride",
+                      "16", "--output_dir", out, *COMMON)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((out / "results.json").read_text())
+    assert list(saved["table"]) == ["en", "es", "de", "ar", "hi", "vi", "zh", "de-en", "avg"]
+    for key, scores in saved["runs"]["all"]["1"]["test"].items():
+        assert set(scores) == {"f1", "exact_match", "squad_f1", "squad_exact_match"}, key
+        assert all(0.0 <= value <= 100.0 for value in scores.values()), key
+    assert "| squad_f1 |" in result.stdout
 
 
 def test_an_mbert_style_checkpoint_sits_in_the_same_table(data: dict[str, Path], tmp_path: Path) -> None:
