@@ -245,3 +245,30 @@ def test_regenerating_gives_identical_files(tmp_path: Path) -> None:
     assert bad.returncode == 1, bad.stdout
     assert "differs or missing" in bad.stdout and "heldout/th.txt.xz" in bad.stdout
     assert "not generated" in bad.stdout and "heldout/xx.txt.xz" in bad.stdout and "sw.txt.xz" not in bad.stdout
+
+
+def test_shipped_samples_equal_a_fresh_generation_from_the_fixtures() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, str(root / "tools" / "make_samples.py"), "--check"], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "10 sample files match" in result.stdout
+
+
+def test_parallel_sentences_and_the_xnli_sample() -> None:
+    import fixtures.multilingual_text as text
+    import pytest
+
+    from xlmr_hf.data import parallel_sentences, xnli_sample_dir
+    from xlmr_hf.tasks import xnli
+
+    assert parallel_sentences() == {lang: list(s) for lang, s in text.PARALLEL.items()}
+    assert list(parallel_sentences(["zh", "en"])) == ["zh", "en"]
+    with pytest.raises(ValueError, match=r"\['xx'\] have no parallel sentences; allowed: \['ar', "):
+        parallel_sentences(["en", "xx"])
+    data = xnli.load_xnli("cross-lingual-transfer", languages=["en", "ar"], data_dir=str(xnli_sample_dir()))
+    assert (len(data.train), len(data.validation["ar"]), len(data.test["ar"])) == (36, 12, 12)

@@ -33,6 +33,8 @@ from .default_corpus import (
     default_corpus_dir,
     default_corpus_manifest,
     default_heldout_dir,
+    parallel_sentences,
+    xnli_sample_dir,
 )
 from .docreader import (
     DOCUMENT_READER_STATE_VERSION,
@@ -144,11 +146,13 @@ __all__ = [
     "normalize_for_dedup",
     "normalize_paragraph",
     "normalized_paragraph_hash",
+    "parallel_sentences",
     "read_documents",
     "read_jsonl",
     "read_text",
     "read_wet",
     "temperature_probabilities",
     "tlm_example",
+    "xnli_sample_dir",
     "xz_streams",
 ]

@@ -34,7 +34,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest", "default_heldout_dir"]
+__all__ = ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest", "default_heldout_dir",
+           "parallel_sentences", "xnli_sample_dir"]
 
 DEFAULT_CORPUS_LANGUAGES: tuple[str, ...] = ("ar", "de", "el", "en", "fr", "hi", "ru", "sw", "th", "zh")
 """The default corpus's languages (ISO 639-1 codes, which are also CC-100's), sorted as `cc100_files` lists them."""
@@ -91,3 +92,34 @@ def default_corpus_manifest() -> dict[str, Any]:
     """
     manifest: dict[str, Any] = json.loads((default_corpus_dir() / _MANIFEST).read_text(encoding="utf-8"))
     return manifest
+
+
+def _samples_dir() -> Path:
+    directory = Path(str(files("xlmr_hf.data") / "samples"))
+    if not (directory / "parallel.json").is_file():
+        raise FileNotFoundError(f"the samples are missing from this installation: no parallel.json in "
+                                f"{str(directory)!r}. Reinstall xlmr-hf, or in a source checkout run "
+                                "python tools/make_samples.py")
+    return directory
+
+
+def parallel_sentences(languages: list[str] | tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """The same 12 everyday sentences (weather, family, school, market, travel) in 16 languages and 10 scripts, written
+    by hand for this project: ``result[lang][i]`` means the same in every language. For exploring cross-lingual
+    representations (translation retrieval, per-layer maps). An unknown language is a `ValueError` listing those
+    available."""
+    sentences: dict[str, list[str]] = json.loads((_samples_dir() / "parallel.json").read_text(encoding="utf-8"))
+    if languages is None:
+        return sentences
+    unknown = [lang for lang in languages if lang not in sentences]
+    if unknown:
+        raise ValueError(f"languages={list(languages)!r}: {unknown} have no parallel sentences; allowed: "
+                         f"{sorted(sentences)}")
+    return {lang: sentences[lang] for lang in languages}
+
+
+def xnli_sample_dir() -> Path:
+    """A small XNLI look-alike in the official XNLI-1.0 / XNLI-MT-1.0 layouts (en, fr, de, ar, zh, hi, sw; 36
+    training pairs, 12 dev and 12 test pairs per language; hand-written, contradictions marked by a negation frame), for
+    ``xlmr-hf finetune xnli --data_dir <this directory>`` or `xlmr_hf.tasks.xnli.load_xnli(..., data_dir=...)`."""
+    return _samples_dir() / "xnli"
