@@ -64,7 +64,7 @@ def _check_layout(data: bytes, entry: dict, name: str) -> None:
 
 def test_module_api(manifest: dict) -> None:
     assert module.__all__ == ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest",
-                              "default_heldout_dir"]
+                              "default_heldout_dir", "parallel_sentences", "xnli_sample_dir"]
     assert xlmr_hf.data.default_heldout_dir is default_heldout_dir
     directory = default_corpus_dir()
     assert isinstance(directory, Path) and directory.is_dir()
