@@ -273,15 +273,18 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         eval_sets = build_eval_sets(eval_corpus, tokenizer, languages=args.languages, seq_len=args.seq_len,
                                     documents=args.eval_documents, seed=args.seed)
 
-    def run_eval() -> dict[str, float]:
-        result = evaluate(model, eval_sets, batch_size=args.micro_batch_size, device=accelerator.device,
-                          pad_token_id=tokenizer.pad_token_id, autocast=accelerator.autocast)
-        record = {"step": step, **result}
+    def log(record: dict[str, Any], tracked: dict[str, Any]) -> None:
+        """One metrics.jsonl line (main process) and ``tracked`` to the trackers."""
         if accelerator.is_main_process:
             with metrics_path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
         if args.report_to:
-            accelerator.log(result, step=step)
+            accelerator.log(tracked, step=step)
+
+    def run_eval() -> dict[str, float]:
+        result = evaluate(model, eval_sets, batch_size=args.micro_batch_size, device=accelerator.device,
+                          pad_token_id=tokenizer.pad_token_id, autocast=accelerator.autocast)
+        log({"step": step, **result}, result)
         return result
 
     def run_downstream_probe() -> bool:
@@ -295,11 +298,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         if stopper is not None:
             record.update({"probe/best": stopper.best, "probe/best_step": stopper.best_step,
                            "probe/bad_probes": stopper.bad_updates})
-        if accelerator.is_main_process:
-            with metrics_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-        if args.report_to:
-            accelerator.log(result, step=step)
+        log(record, result)
         return stop
 
     probe_result: dict[str, float] | None = None
@@ -347,11 +346,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                       "learning_rate": scheduler.get_last_lr()[0], "tokens_per_s": tokens_per_s,
                       "mfu": tokens_per_s * flops_per_token / (peak * accelerator.num_processes),
                       **{f"tokens/{lang}": n for lang, n in language_tokens.items()}}
-            if accelerator.is_main_process:
-                with metrics_path.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(record) + "\n")
-            if args.report_to:
-                accelerator.log(record, step=step)
+            log(record, record)
             progress.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{tokens_per_s:,.0f}")
             window_losses, window_tokens, window_start = [], 0, time.perf_counter()
         if eval_sets is not None and ((args.eval_steps and step % args.eval_steps == 0) or step == args.max_steps):
