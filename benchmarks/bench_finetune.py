@@ -40,6 +40,7 @@ import math
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -221,6 +222,7 @@ def run(side: str, initial: dict[str, torch.Tensor], features: Any, tokenizer: A
     optim = str(trainer.args.optim)
     del trainer, model
     gc.collect()
+    shutil.rmtree(out, ignore_errors=True)  # nothing is saved, but the Trainer creates the directory
     w = args.warmup
     timed, batches = timer.seconds[w:], shapes[w:w + args.steps]
     samples = sum(b[0] for b in batches)
