@@ -8,6 +8,7 @@ order, so a single Trainer evaluation scores all languages and the model can be 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +47,8 @@ def _concatenate(parts: Mapping[str, Any]) -> tuple[Any, dict[str, slice]]:
     return concatenate_datasets(list(parts.values())), slices
 
 
-class TaskAdapter:
-    """Base class: subclasses fill in the task-specific parts."""
+class TaskAdapter(ABC):
+    """Base class: subclasses fill in the task-specific parts (the abstract methods)."""
 
     task = ""
     primary = ""
@@ -63,11 +64,13 @@ class TaskAdapter:
             raise RecipeError(f"languages={args.languages!r}: {unknown} not in {self.task}; allowed: {list(allowed)}")
         return list(args.languages)
 
+    @abstractmethod
     def all_languages(self, args: FinetuneArguments) -> Sequence[str]:
-        raise NotImplementedError
+        """Task-specific (see the subclasses)."""
 
+    @abstractmethod
     def load(self, args: FinetuneArguments, languages: list[str]) -> Any:
-        raise NotImplementedError
+        """Task-specific (see the subclasses)."""
 
     def model(self, args: FinetuneArguments, data: Any) -> Any:
         import transformers
@@ -79,15 +82,16 @@ class TaskAdapter:
                                         label2id={label: i for i, label in enumerate(data.labels)})
         return auto.from_pretrained(args.model_name_or_path)
 
+    @abstractmethod
     def train_features(self, args: FinetuneArguments, dataset: Any, tokenizer: Any) -> Any:
-        raise NotImplementedError
+        """Task-specific (see the subclasses)."""
 
-    def eval_features(self, args: FinetuneArguments, dataset: Any, tokenizer: Any, labels: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def eval_features(self, args: FinetuneArguments, dataset: Any, tokenizer: Any) -> Any:
+        """Task-specific (see the subclasses)."""
 
-    def eval_set(self, args: FinetuneArguments, splits: Mapping[str, Any], tokenizer: Any,
-                 labels: Sequence[str] | None = None) -> EvalSet:
-        parts = {lang: self.eval_features(args, dataset, tokenizer, labels) for lang, dataset in splits.items()}
+    def eval_set(self, args: FinetuneArguments, splits: Mapping[str, Any], tokenizer: Any) -> EvalSet:
+        parts = {lang: self.eval_features(args, dataset, tokenizer) for lang, dataset in splits.items()}
         features, slices = _concatenate(parts)
         return EvalSet(features, list(splits), slices, dict(splits), parts, self)
 
@@ -96,8 +100,9 @@ class TaskAdapter:
 
         return DataCollatorWithPadding(tokenizer)
 
+    @abstractmethod
     def score(self, evalset: EvalSet, predictions: Any, monitor: Any) -> dict[str, dict[str, float]]:
-        raise NotImplementedError
+        """Task-specific (see the subclasses)."""
 
 
 class XNLIAdapter(TaskAdapter):
@@ -121,7 +126,7 @@ class XNLIAdapter(TaskAdapter):
 
         return xnli.preprocess_xnli(dataset, tokenizer, max_length=args.resolved_max_length())
 
-    def eval_features(self, args: FinetuneArguments, dataset: Any, tokenizer: Any, labels: Any) -> Any:
+    def eval_features(self, args: FinetuneArguments, dataset: Any, tokenizer: Any) -> Any:
         return self.train_features(args, dataset, tokenizer)
 
     def score(self, evalset: EvalSet, predictions: Any, monitor: Any) -> dict[str, dict[str, float]]:
@@ -158,7 +163,7 @@ class NERAdapter(TaskAdapter):
         return ner.tokenize_and_align(dataset, tokenizer, self._label_to_id, max_length=args.resolved_max_length(),
                                       stride=args.stride or 32)
 
-    def eval_features(self, args: FinetuneArguments, dataset: Any, tokenizer: Any, labels: Any) -> Any:
+    def eval_features(self, args: FinetuneArguments, dataset: Any, tokenizer: Any) -> Any:
         return self.train_features(args, dataset, tokenizer)
 
     def collator(self, tokenizer: Any) -> Any:
@@ -211,7 +216,7 @@ class MLQAAdapter(TaskAdapter):
         return qa.prepare_train_features(dataset, tokenizer, max_length=args.resolved_max_length(),
                                          doc_stride=args.stride or 128)
 
-    def eval_features(self, args: FinetuneArguments, dataset: Any, tokenizer: Any, labels: Any) -> Any:
+    def eval_features(self, args: FinetuneArguments, dataset: Any, tokenizer: Any) -> Any:
         from ..tasks import qa
 
         return qa.prepare_eval_features(dataset, tokenizer, max_length=args.resolved_max_length(),
@@ -235,10 +240,9 @@ class MLQAAdapter(TaskAdapter):
                         "squad_exact_match": rules["exact_match"]}
         return out
 
-    def eval_set(self, args: FinetuneArguments, splits: Mapping[str, Any], tokenizer: Any,
-                 labels: Sequence[str] | None = None) -> EvalSet:
-        self._n_best, self._max_answer_length = args.n_best, args.max_answer_length
-        return super().eval_set(args, splits, tokenizer, labels)
+    def eval_set(self, args: FinetuneArguments, splits: Mapping[str, Any], tokenizer: Any) -> EvalSet:
+        self._n_best, self._max_answer_length = args.n_best, args.max_answer_length  # read by score
+        return super().eval_set(args, splits, tokenizer)
 
 
 _ADAPTERS = {"xnli": XNLIAdapter, "ner": NERAdapter, "mlqa": MLQAAdapter}
