@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,6 +148,55 @@ def test_interrupted_checkpoint_write_keeps_the_previous_one(setup: dict[str, st
     assert latest_checkpoint(tmp_path / "run").name == "checkpoint-12"
 
 
+def test_a_rerun_into_its_output_dir_resumes_and_never_loses_a_checkpoint(setup: dict[str, str], tmp_path: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    run = tmp_path / "run"
+    reference = pretrain(load_recipe(None, overrides(setup, run, max_steps=20)))
+    expected = (run / "metrics.jsonl").read_text()
+    shutil.rmtree(run / "checkpoint-20")  # as if killed after step 20 was logged but before it was saved
+    with caplog.at_level("INFO", logger="xlmr_hf.training.checkpointing"):
+        result = pretrain(load_recipe(None, overrides(setup, run, max_steps=20)))  # no --resume_from_checkpoint
+    assert "holds checkpoints: resuming from the newest, checkpoint-10" in caplog.text
+    assert result["step"] == 20 and Path(result["checkpoint"]).is_dir() and result["loss"] == reference["loss"]
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 21))  # every step once: the rerun continued, it did not append a second run
+    assert {s: r["loss"] for s, r in metrics(run).items()} == {
+        s: json.loads(line)["loss"] for s, line in enumerate(expected.splitlines(), 1)}
+    # a finished run says so, changes nothing and returns its checkpoint
+    with caplog.at_level("INFO", logger="xlmr_hf.training.pretrain"):
+        again = pretrain(load_recipe(None, overrides(setup, run, max_steps=20)))
+    assert "already finished" in caplog.text and again["checkpoint"] == result["checkpoint"]
+    assert again["step"] == 20 and again["loss"] == result["loss"]
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == steps
+
+
+def test_rotation_never_removes_the_checkpoint_just_written(setup: dict[str, str], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    pretrain(load_recipe(None, overrides(setup, run, max_steps=30, save_total_limit=3)))
+    assert [p.name for p in checkpoints(run)] == ["checkpoint-10", "checkpoint-20", "checkpoint-30"]
+    result = pretrain(load_recipe(None, overrides(setup, run, max_steps=15, save_total_limit=3,
+                                                  resume_from_checkpoint=str(run / "checkpoint-10"))))
+    assert result["checkpoint"].endswith("checkpoint-15") and Path(result["checkpoint"]).is_dir()
+    assert [p.name for p in checkpoints(run)] == ["checkpoint-15", "checkpoint-20", "checkpoint-30"]
+
+
+def test_non_empty_output_dir_and_overwrite(setup: dict[str, str], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match=r"output_dir='.*run' is not empty and holds no complete checkpoint; "
+                                              r"set --overwrite_output_dir true"):
+        pretrain(load_recipe(None, overrides(setup, run, max_steps=10)))
+    pretrain(load_recipe(None, overrides(setup, run, max_steps=20, overwrite_output_dir=True)))
+    assert [p.name for p in checkpoints(run)] == ["checkpoint-10", "checkpoint-20"]
+    result = pretrain(load_recipe(None, [*overrides(setup, run, max_steps=10), "--overwrite_output_dir"]))
+    assert [p.name for p in checkpoints(run)] == ["checkpoint-10"] and result["step"] == 10  # afresh
+    assert sorted(metrics(run)) == list(range(1, 11)) and (run / "notes.txt").read_text() == "mine"
+    with pytest.raises(CheckpointError, match="overwrite_output_dir=true would delete resume_from_checkpoint"):
+        pretrain(load_recipe(None, overrides(setup, run, overwrite_output_dir=True,
+                                             resume_from_checkpoint=str(run / "checkpoint-10"))))
+
+
 def test_bad_settings_fail_before_training(setup: dict[str, str], tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="resume_from_checkpoint='latest' but .* holds no complete"):
         pretrain(load_recipe(None, overrides(setup, tmp_path / "a", resume_from_checkpoint="latest")))
@@ -176,10 +226,15 @@ def test_two_cpu_processes_ddp_match_one_process(setup: dict[str, str], tmp_path
     for name, command in (("one", [sys.executable, "-m", "xlmr_hf.cli"]),
                           ("two", [str(launcher), "launch", "--config_file", str(root / "recipes/accelerate/ddp.yaml"),
                                    "-m", "xlmr_hf.cli"])):
+        # TensorBoard on: the launcher used to exit 1 after a successful run (end_training() tore the process group
+        # down before the last wait_for_everyone())
         result = subprocess.run([*command, "pretrain", *overrides(setup, tmp_path / name, max_steps=12,
-                                                                  model_overrides=no_dropout)],
+                                                                  model_overrides=no_dropout,
+                                                                  report_to="[tensorboard]")],
                                 env=env, capture_output=True, text=True, timeout=600, check=False)
         assert result.returncode == 0, result.stderr[-3000:]
+        events = sorted((tmp_path / name / "pretrain").glob("events.out.tfevents.*"))
+        assert len(events) == 1, events  # written once, by the main process
     one, two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
     states = sorted(p.name for p in (tmp_path / "two" / "checkpoint-10" / "accelerate").glob("random_states_*.pkl"))
     assert states == ["random_states_0.pkl", "random_states_1.pkl"]  # really two processes

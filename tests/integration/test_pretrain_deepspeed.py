@@ -96,7 +96,9 @@ def test_zero_on_two_cpu_processes_matches_one_process(setup: dict[str, Path], c
     output = setup["runs"] / config
     # ZeRO-3 also runs the downstream probe: every process gathers the partitioned weights for the frozen features.
     probe = ["--probe_set", str(setup["probe"]), "--probe_steps", "6"] if config == "zero3" else []
-    _run(config, output, setup["corpus"], setup["tokenizer"], *probe)
+    # TensorBoard on: the run must exit 0 (it used to exit 1 after success) and write its event file once
+    _run(config, output, setup["corpus"], setup["tokenizer"], *probe, "--report_to", "[tensorboard]")
+    assert len(list((output / "pretrain").glob("events.out.tfevents.*"))) == 1
     states = sorted(p.name for p in (output / "checkpoint-12" / "accelerate").glob("random_states_*.pkl"))
     assert states == ["random_states_0.pkl", "random_states_1.pkl"]  # really two processes
     shards = sorted(p.name for p in (output / "checkpoint-12" / "accelerate" / "pytorch_model").glob("*optim*"))

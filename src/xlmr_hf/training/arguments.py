@@ -1,17 +1,11 @@
 """Run settings of `xlmr-hf pretrain`: one typed, documented dataclass, read from a YAML recipe and ``--field value``
-overrides, checked before anything heavy starts.
-
-Unknown fields, wrong types and inconsistent batch arithmetic are errors naming the field, the value and what is
-allowed. The resolved settings are written next to the outputs (``run_config.yaml``) and into every checkpoint.
-"""
+overrides (`load_recipe`), checked before anything heavy starts. The resolved settings are written next to the
+outputs (``run_config.json``) and into every checkpoint (``run_config.yaml``)."""
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +13,12 @@ from typing import Any
 
 import yaml
 
-__all__ = ["PretrainArguments", "RecipeError", "load_recipe"]
+from ..settings import RecipeError, build_settings, parse_overrides
+
+__all__ = ["PretrainArguments", "RecipeError", "load_recipe", "read_recipe", "resolve_report_to"]
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
-
-
-class RecipeError(ValueError):
-    """A recipe or override is invalid; the message names the field, the value and what is allowed."""
+PUSH_FORMATS = ("transformers", "xlmr-hf")
 
 
 def _help(text: str) -> dict[str, str]:
@@ -91,20 +84,33 @@ class PretrainArguments:
     max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping norm (0 disables)"))
     mixed_precision: str = field(default="bf16", metadata=_help("no, bf16 or fp16 autocast"))
     # ---- run
-    output_dir: str = field(default="runs/pretrain", metadata=_help("checkpoints, metrics.jsonl, run_config.yaml"))
+    output_dir: str = field(default="runs/pretrain", metadata=_help(
+        "checkpoints, metrics.jsonl, run_config.json; if it holds a complete checkpoint the run resumes from the "
+        "newest one; if it holds anything else, set overwrite_output_dir"))
+    overwrite_output_dir: bool = field(default=False, metadata=_help(
+        "start afresh in a non-empty output_dir: its checkpoints, metrics and tracker logs are removed first"))
     max_steps: int = field(default=1000, metadata=_help("optimizer steps"))
     save_steps: int = field(default=500, metadata=_help("checkpoint every N steps (and at the end)"))
-    save_total_limit: int = field(default=3, metadata=_help("checkpoints kept (oldest removed first)"))
+    save_total_limit: int = field(default=3, metadata=_help(
+        "checkpoints kept (oldest removed first; the one just written is always kept)"))
     logging_steps: int = field(default=10, metadata=_help("append a metrics.jsonl line every N steps"))
     seed: int = field(default=0, metadata=_help("seeds the model init, the sampler, the masking and dropout"))
     resume_from_checkpoint: str | None = field(default=None, metadata=_help(
-        "a checkpoint directory, or 'latest' (the newest complete one in output_dir)"))
+        "a checkpoint directory, or 'latest' (the newest complete one in output_dir); default: the newest one when "
+        "output_dir holds any"))
     report_to: list[str] = field(default_factory=list, metadata=_help(
-        "Accelerate trackers, e.g. [tensorboard] or [trackio]"))
+        "Accelerate trackers, as TrainingArguments.report_to: none (default), all (every installed one), or a list "
+        "such as [tensorboard] or [trackio]"))
     push_to_hub: bool = field(default=False, metadata=_help(
         "upload every checkpoint (model, tokenizer, model card) to hub_model_id in the background"))
     hub_model_id: str | None = field(default=None, metadata=_help("Hub repository 'user/name' for push_to_hub"))
-    hub_private: bool = field(default=True, metadata=_help("create the Hub repository as private"))
+    hub_private_repo: bool = field(default=True, metadata=_help("create the Hub repository as private"))
+    push_format: str = field(default="transformers", metadata=_help(
+        "format of pushed models: transformers (the plain xlm-roberta format: the Hub widget and transformers load "
+        "it without remote code, and xlmr-hf loads it unchanged) or xlmr-hf (our config with auto_map; needs "
+        "trust_remote_code=True without xlmr-hf)"))
+    license: str | None = field(default="mit", metadata=_help(
+        "license in the model cards (a Hub license identifier; XLM-R's is mit)"))
     peak_flops: float | None = field(default=None, metadata=_help(
         "peak FLOP/s of one process for MFU; default: measured with a bf16 GEMM at start"))
 
@@ -131,6 +137,9 @@ class PretrainArguments:
             raise RecipeError(f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise RecipeError(f"mixed_precision must be one of {list(MIXED_PRECISION)}, got {self.mixed_precision!r}")
+        if self.push_format not in PUSH_FORMATS:
+            raise RecipeError(f"push_format must be one of {list(PUSH_FORMATS)}, got {self.push_format!r}")
+        self.report_to = resolve_report_to(self.report_to)
         if self.push_to_hub and (not self.hub_model_id or "/" not in self.hub_model_id):
             raise RecipeError(f"push_to_hub needs hub_model_id='user/name', got {self.hub_model_id!r}")
         if not 0 < self.learning_rate < 1:
@@ -158,43 +167,18 @@ class PretrainArguments:
         return dataclasses.asdict(self)
 
 
-def _coerce(cls: type, name: str, value: Any) -> Any:
-    """``value`` checked (and converted where lossless) against the field's type annotation."""
-    hint = typing.get_type_hints(cls)[name]
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    if value is None:
-        if optional:
-            return None
-        raise RecipeError(f"{name} may not be null")
-    base = next((a for a in args if a is not type(None)), hint) if isinstance(hint, types.UnionType) else hint
-    origin = typing.get_origin(base) or base
-    ok = {bool: isinstance(value, bool), int: isinstance(value, int) and not isinstance(value, bool),
-          float: isinstance(value, (int, float)) and not isinstance(value, bool), str: isinstance(value, str),
-          list: isinstance(value, (list, tuple)), dict: isinstance(value, Mapping)}.get(origin, True)
-    if origin is float and isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if origin is str and isinstance(value, bool):  # YAML reads `bf16: true` as a boolean
-        return "true" if value else "false"
-    if origin is list and isinstance(value, str):  # "--languages en,fr"
-        return [v for v in value.split(",") if v]
-    if not ok:
-        raise RecipeError(f"{name} must be {getattr(base, '__name__', str(base))}, got {value!r}")
-    if origin is float:
-        return float(value)
-    if origin is list:
-        return list(value)
-    if origin is dict:
-        return dict(value)
-    return value
-
-
-def _is_str_field(cls: type, name: str) -> bool:
-    hint = typing.get_type_hints(cls).get(name)
-    return hint is str or (isinstance(hint, types.UnionType) and str in typing.get_args(hint))
+def resolve_report_to(value: str | Sequence[str] | None) -> list[str]:
+    """``report_to`` as `TrainingArguments` reads it: ``none`` (or empty) is no tracker, ``all`` every installed one
+    (returned as ``["all"]``, which Accelerate expands), else the named trackers."""
+    names = [value] if isinstance(value, str) else list(value or [])
+    names = [n.strip() for name in names for n in str(name).split(",") if n.strip()]
+    if "none" in names:
+        if len(names) > 1:
+            raise RecipeError(f"report_to={names!r}: 'none' cannot be combined with other trackers")
+        return []
+    if "all" in names and len(names) > 1:
+        raise RecipeError(f"report_to={names!r}: 'all' already means every installed tracker")
+    return names
 
 
 def load_recipe(path: str | os.PathLike[str] | None, overrides: Sequence[str] | Mapping[str, Any] = (),
@@ -202,43 +186,27 @@ def load_recipe(path: str | os.PathLike[str] | None, overrides: Sequence[str] | 
     """``cls`` (`PretrainArguments`, or `FinetuneArguments` for fine-tuning) from a YAML recipe (or none) and overrides
     (``["--field", "value", ...]`` or a mapping).
 
-    Override values are parsed as YAML scalars (``--max_steps 10``, ``--languages [en, fr]``, ``--corpus null``)."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"recipe {str(path)!r} does not exist")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, Mapping):
-            raise RecipeError(f"recipe {str(path)!r} must be a mapping of fields, got {type(loaded).__name__}")
-        values.update(loaded)
-    if isinstance(overrides, Mapping):
-        values.update(overrides)
-    else:
-        items = list(overrides)
-        i = 0
-        while i < len(items):
-            flag = items[i]
-            if not flag.startswith("--"):
-                raise RecipeError(f"overrides must be --field value pairs, got {flag!r}")
-            name = flag[2:]
-            if "=" in name:
-                name, raw = name.split("=", 1)
-                i += 1
-            elif i + 1 < len(items):
-                raw, i = items[i + 1], i + 2
-            else:
-                raise RecipeError(f"override {flag} has no value")
-            name = name.replace("-", "_")
-            values[name] = yaml.safe_load(raw) if raw != "" else ""
-            if not isinstance(values[name], str) and values[name] is not None and _is_str_field(cls, name):
-                values[name] = raw  # "--mixed_precision no" is the string "no", not YAML's False
-    known = {f.name for f in dataclasses.fields(cls)}
-    for name in values:
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            raise RecipeError(f"unknown field {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                              + f"; fields: {', '.join(sorted(known))}")
-    args = cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
+    Override values are parsed as YAML scalars (``--max_steps 10``, ``--languages [en, fr]`` or ``--languages en fr``,
+    ``--corpus null``); a boolean field also stands alone (``--padding_free``). See `xlmr_hf.settings`."""
+    values: dict[str, Any] = read_recipe(path) if path is not None else {}
+    values.update(overrides if isinstance(overrides, Mapping) else parse_overrides(cls, overrides))
+    args = build_settings(cls, values)
     args.validate()
     return args
+
+
+def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The field mapping of a YAML recipe; errors name the file (and the line of a YAML error)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {str(path)!r} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise RecipeError(f"recipe {str(path)!r}{where}: {problem}") from None
+    if not isinstance(loaded, Mapping):
+        raise RecipeError(f"recipe {str(path)!r} must be a mapping of fields, got {type(loaded).__name__}")
+    return dict(loaded)

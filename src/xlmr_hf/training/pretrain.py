@@ -48,7 +48,15 @@ from ..data import (
 )
 from ..models import XLMRobertaConfig, XLMRobertaForMaskedLM
 from .arguments import PretrainArguments, RecipeError
-from .checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint
+from .cards import pretraining_card, stage_for_push
+from .checkpointing import (
+    clear_output_dir,
+    load_checkpoint,
+    prepare_output_dir,
+    save_checkpoint,
+    store_weights_once,
+    truncate_metrics,
+)
 from .evaluation import build_eval_sets, evaluate, format_eval_table
 from .probe import EarlyStopping, load_probe_set, run_probe
 
@@ -136,7 +144,8 @@ def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: 
                     corpus, directory)
         try:
             train_tokenizer(corpus, directory, TokenizerTrainingConfig(vocab_size=args.tokenizer_vocab_size,
-                                                                       seed=args.seed, heldout_sentences=0),
+                                                                       seed=args.seed, heldout_sentences=0,
+                                                                       model_max_length=args.seq_len),
                             languages=args.languages, progress=False)
         except TokenizerTrainingError as error:
             raise RecipeError(f"tokenizer_vocab_size={args.tokenizer_vocab_size}: {error}") from error
@@ -165,13 +174,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         processes = (PartialState(cpu=cpu_ddp, backend="gloo") if cpu_distributed else PartialState()).num_processes
     accumulation = args.batch_arithmetic(processes)
     output_dir = Path(args.output_dir)
-    resume = None
-    if args.resume_from_checkpoint == "latest":
-        resume = latest_checkpoint(output_dir)
-    elif args.resume_from_checkpoint is not None:
-        resume = Path(args.resume_from_checkpoint)
-        if not resume.is_dir():
-            raise RecipeError(f"resume_from_checkpoint={args.resume_from_checkpoint!r} is not a directory")
+    resume = prepare_output_dir(output_dir, resume_from_checkpoint=args.resume_from_checkpoint,
+                                overwrite=args.overwrite_output_dir)
     corpus = args.corpus if args.corpus is not None else str(default_corpus_dir())
     cc100_files(corpus, args.languages)  # a missing corpus or language fails here, before any work
     eval_corpus = args.eval_corpus
@@ -184,8 +188,11 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     accelerator = Accelerator(cpu=cpu_ddp, gradient_accumulation_steps=accumulation, mixed_precision=args.mixed_precision,
                               log_with=args.report_to or None, project_dir=str(output_dir), kwargs_handlers=handlers)
     if accelerator.is_main_process:
+        if args.overwrite_output_dir:
+            clear_output_dir(output_dir, tokenizer=args.tokenizer is None)
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "run_config.json").write_text(json.dumps(args.to_dict(), indent=1))
+    accelerator.wait_for_everyone()
     tokenizer = _tokenizer(args, corpus, output_dir, accelerator.is_main_process, accelerator)
 
     set_seed(args.seed)
@@ -195,6 +202,10 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         raise RecipeError(f"seq_len={args.seq_len} needs max_position_embeddings >= {args.seq_len + 2}, got "
                           f"{config.max_position_embeddings}")
     model = XLMRobertaForMaskedLM(config)
+    if args.push_to_hub and args.push_format == "transformers" and config.use_language_embeddings:
+        raise RecipeError("push_format='transformers' cannot hold language embeddings (use_language_embeddings=True): "
+                          "set push_format to 'xlmr-hf'")
+    tokenizer.model_max_length = config.max_position_embeddings - config.pad_token_id - 1  # what positions allow
     stream = PretrainingStream(
         corpus, tokenizer, seq_len=args.seq_len, batch_size=args.micro_batch_size, languages=args.languages,
         alpha=args.alpha, seed=args.seed, packing=args.packing, padding_free=args.padding_free,
@@ -208,6 +219,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     _fill_launcher_config(accelerator, args)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
+    store_weights_once(accelerator)
 
     probe_set = stopper = None
     if args.probe_set is not None:
@@ -223,14 +235,17 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             stopper = EarlyStopping(args.early_stopping_patience, args.early_stopping_min_delta,
                                     metric=args.early_stopping_metric)
 
-    step, language_tokens = 0, dict.fromkeys(stream.languages, 0)
+    step, language_tokens, last_loss, saved = 0, dict.fromkeys(stream.languages, 0), math.nan, None
     if resume is not None:
         trainer_state, stream_state = load_checkpoint(accelerator, resume)
         stream.load_state_dict(stream_state)
         step, language_tokens = int(trainer_state["step"]), dict(trainer_state["language_tokens"])
+        last_loss = float(trainer_state.get("loss", math.nan))
         if stopper is not None and trainer_state.get("early_stopping") is not None:
             stopper.load_state_dict(trainer_state["early_stopping"])
         logger.info("resumed from %s at step %d", resume, step)
+        if accelerator.is_main_process:
+            truncate_metrics(output_dir / "metrics.jsonl", step)
     if args.report_to:
         accelerator.init_trackers("pretrain", config={k: v for k, v in args.to_dict().items()
                                                       if isinstance(v, (int, float, str, bool))})
@@ -251,21 +266,20 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     if args.push_to_hub and accelerator.is_main_process:
         from ..hub import HubPusher
 
-        pusher = HubPusher(args.hub_model_id, private=args.hub_private)  # fails here, before training, without auth
+        pusher = HubPusher(args.hub_model_id, private=args.hub_private_repo)  # fails here, before training, without auth
+
+    def card(push_format: str) -> Any:
+        return pretraining_card(args, model_name=args.hub_model_id or output_dir.name, languages=stream.languages,
+                                step=step, language_tokens=language_tokens, eval_results=eval_after or eval_before,
+                                config=config.to_dict(), eval_corpus=eval_corpus, push_format=push_format)
 
     def checkpoint() -> Path:
         trainer_state = {"step": step, "language_tokens": language_tokens, "loss": last_loss,
                          "early_stopping": stopper.state_dict() if stopper is not None else None}
         path = save_checkpoint(accelerator, model, tokenizer, output_dir, step, stream.state_dict(), trainer_state,
-                               run_config, args.save_total_limit)
+                               run_config, args.save_total_limit, card=card("xlmr-hf"))
         if pusher is not None:
-            from ..hub import model_card
-
-            card = model_card(repo_id=args.hub_model_id, languages=stream.languages, alpha=args.alpha, step=step,
-                              max_steps=args.max_steps, language_tokens=language_tokens,
-                              eval_results=eval_after or eval_before, config=config.to_dict())
-            (path / "README.md").write_text(card, encoding="utf-8")
-            pusher.push(path, step)
+            pusher.push(path, f"Training step {step}", prepare=stage_for_push(args.push_format, card))
         return path
 
     eval_sets = None
@@ -311,7 +325,10 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     batches = iter(stream)
     window_losses: list[float] = []
     window_tokens, window_start = 0, time.perf_counter()
-    last_loss, saved = math.nan, None
+    if step >= args.max_steps:
+        saved = resume
+        logger.info("the run in %s already finished: %s is at step %d of max_steps=%d; nothing to do (raise "
+                    "max_steps to train longer)", output_dir, resume, step, args.max_steps)
     progress = tqdm(total=args.max_steps, initial=step, desc="pretrain", disable=not accelerator.is_local_main_process)
     while step < args.max_steps:
         step_loss = torch.zeros((), device=accelerator.device)
@@ -364,11 +381,11 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     progress.close()
     if pusher is not None:
         pusher.wait()
-    if args.report_to:
-        accelerator.end_training()
     accelerator.wait_for_everyone()
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()  # else rank 0 may abort after success (STACK.md)
+    # Last: end_training() finishes the trackers (main process) and destroys the process group, so no collective may
+    # follow it (a wait_for_everyone() after it made the launcher exit 1 after a successful run). Destroying the group
+    # also keeps rank 0 from aborting after success.
+    accelerator.end_training()
     if deepspeed:
         from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
