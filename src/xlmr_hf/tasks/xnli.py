@@ -1,50 +1,7 @@
-"""XNLI (Conneau et al., 2018): cross-lingual natural language inference, in the four settings of the XLM-R paper.
-
-Settings (one call = one fine-tuning run = one `TaskData`):
-
-* ``cross-lingual-transfer`` -- train on the MultiNLI training set of `train_language` (English by default; any other
-  language's training set is its machine translation), evaluate on the XNLI dev/test sets of every language.
-* ``translate-train`` -- train on the machine-translated training set of ONE language and evaluate on that language
-  (the driver calls once per language with ``languages=[lang]``).
-* ``translate-train-all`` -- train one model on the machine-translated training sets of all `languages` together,
-  evaluate on each of them.
-* ``translate-test`` -- train on English; evaluate on the dev/test sets of each language machine-translated into
-  English (the ``language`` column keeps the ORIGINAL language, so results are reported per language).
-
-Every split has the columns ``premise``, ``hypothesis``, ``label`` (int: 0 entailment, 1 neutral, 2 contradiction --
-the order of the Hub dataset ``facebook/xnli``'s ClassLabel) and ``language``; ``validation`` and ``test`` are keyed by
-language.
-
-Data sources:
-
-* ``data_dir=None`` -- the Hub: ``datasets.load_dataset("facebook/xnli", <lang>)``, splits ``train`` (MultiNLI,
-  machine-translated for every language but English), ``validation`` (2,490 rows) and ``test`` (5,010 rows). The Hub
-  has no translate-test data: ``translate-test`` needs local files.
-* ``data_dir`` -- the official releases, unzipped side by side (``<data_dir>/XNLI-1.0/...`` and
-  ``<data_dir>/XNLI-MT-1.0/...``) or merged into one flat folder (``<data_dir>/xnli.dev.tsv``,
-  ``<data_dir>/multinli/...``):
-
-  - XNLI-1.0 ``xnli.dev.tsv`` / ``xnli.test.tsv``: all 15 languages in one file, tab-separated with a header (columns
-    ``language``, ``gold_label``, ``sentence1_binary_parse`` ... ``sentence1``, ``sentence2``, ``promptID``,
-    ``pairID``, ``genre``, ``label1``-``label5``, ``sentence1_tokenized``, ``sentence2_tokenized``, ``match``; only
-    ``language``, ``gold_label``, ``sentence1`` and ``sentence2`` are read). The ``.jsonl`` twins (one JSON object per
-    line, the same field names) are read when the ``.tsv`` is absent.
-  - XNLI-MT-1.0 ``multinli/multinli.train.<lang>.tsv``: header ``premise<TAB>hypo<TAB>label``, contradiction spelled
-    ``contradictory``; ``multinli.train.en.tsv`` is the English MultiNLI training set.
-  - translate-test: the XNLI-MT-1.0 README describes an ``xnli/`` folder of dev/test sets "translated automatically to
-    English", but the public zip only ships ``xnli/xnli.{dev,test}.en.{tsv,jsonl}`` (the English originals; see
-    facebookresearch/XNLI issue #10). This module therefore reads the translations from that folder in that naming:
-    ``<XNLI-MT-1.0 or data_dir>/xnli/xnli.{dev,test}.<lang>.{tsv,jsonl}``, XNLI-1.0 columns, ``sentence1`` /
-    ``sentence2`` in English. If the file has a ``language`` column that contains ``<lang>``, only those rows are used
-    (a file may hold several languages); otherwise every row is. English needs no translation: without
-    ``xnli.<split>.en.*`` the English rows of XNLI-1.0 are used.
-
-  The official TSVs contain unbalanced double quotes, so they are read with ``csv.QUOTE_NONE``.
-
-Rows whose gold label is ``-`` (no annotator majority, MultiNLI's convention) and TSV rows whose field count differs
-from the header are skipped, counted and logged. Any other problem is a `TaskDataError` naming the file or dataset,
-the field, the value and what is allowed.
-"""
+"""XNLI (Conneau et al., 2018): cross-lingual natural language inference in the four settings of the XLM-R paper
+(`load_xnli`, `preprocess_xnli`) and the ``xnli`` fine-tuning task (`XNLITask`). Data from the Hub (``facebook/xnli``)
+or the official XNLI-1.0 / XNLI-MT-1.0 files; settings, layouts and the translate-test convention are described in
+``docs/finetuning.md`` ("XNLI")."""
 
 from __future__ import annotations
 
@@ -58,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import datasets
 
-from .base import TaskData, TaskDataError
+from .base import EvalSet, Task, TaskData, TaskDataError
+from .registry import register_task
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["HUB_ID", "LABELS", "LANGUAGES", "SETTINGS", "load_xnli", "preprocess_xnli"]
+__all__ = ["HUB_ID", "LABELS", "LANGUAGES", "SETTINGS", "XNLITask", "load_xnli", "local_languages", "preprocess_xnli"]
 
 logger = logging.getLogger(__name__)
 
@@ -465,3 +423,54 @@ def preprocess_xnli(dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBas
     drop = [column for column in dataset.column_names if column != "language"]
     result = dataset.map(tokenize, batched=True, remove_columns=drop, desc="Tokenizing XNLI pairs")
     return result.select_columns(["input_ids", "attention_mask", "labels", "language"])
+
+
+def local_languages(data_dir: str | Path, setting: str = "cross-lingual-transfer") -> list[str]:
+    """The XNLI languages that the official files under ``data_dir`` hold: those of the test set (and, for the
+    translate-train settings, with a training file)."""
+    reader = _LocalReader(data_dir, _Skips())
+    path = reader._find("XNLI test set", ["xnli.test.tsv", "xnli.test.jsonl"], "XNLI-1.0")
+    assert path is not None
+    found = {str(row["language"]) for _, row in _records(path, ("language",), reader.skips)}
+    if setting.startswith("translate-train"):
+        found = {lang for lang in found if reader._find(lang, [f"multinli/multinli.train.{lang}.tsv"], "XNLI-MT-1.0",
+                                                        required=False)}
+    return [lang for lang in LANGUAGES if lang in found]
+
+
+@register_task
+class XNLITask(Task):
+    """``xlmr-hf finetune xnli``: sentence-pair classification, accuracy per language."""
+
+    name, title = "xnli", "XNLI"
+    help = "cross-lingual natural language inference: 15 languages, accuracy"
+    settings = SETTINGS
+    primary, metrics_reported = "accuracy", ("accuracy",)
+    auto_class, pipeline_tag = "AutoModelForSequenceClassification", "text-classification"
+    hub_datasets = (HUB_ID,)
+    default_max_seq_length = 128
+
+    def all_languages(self, args: Any) -> Sequence[str]:
+        return LANGUAGES
+
+    def available_languages(self, args: Any) -> Sequence[str] | None:
+        return None if args.data_dir is None else local_languages(args.data_dir, args.resolved_setting())
+
+    def load(self, args: Any, languages: list[str]) -> TaskData:
+        return load_xnli(args.resolved_setting(), languages=languages, data_dir=args.data_dir,
+                         train_language=args.train_language, max_train_examples=args.max_train_samples,
+                         max_eval_examples=args.eval_load_cap)
+
+    def features(self, args: Any, dataset: Any, tokenizer: Any, labels: list[str] | None, train: bool) -> Any:
+        return preprocess_xnli(dataset, tokenizer, max_length=args.resolved_max_seq_length())
+
+    def score(self, evalset: EvalSet, predictions: Any, monitor: Any) -> dict[str, dict[str, float]]:
+        import numpy as np
+
+        logits = predictions[0] if isinstance(predictions, tuple) else predictions
+        predicted = np.asarray(logits).argmax(-1)
+        gold = np.asarray(evalset.features["labels"])
+        if monitor is not None:
+            monitor.check_predictions(predicted.tolist())
+        return {lang: {"accuracy": 100.0 * float((predicted[part] == gold[part]).mean())}
+                for lang, part in evalset.slices.items()}

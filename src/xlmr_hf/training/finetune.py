@@ -1,24 +1,7 @@
-"""`xlmr-hf finetune {xnli,ner,mlqa}`: `transformers.Trainer` fine-tuning for any Auto checkpoint, evaluated per
-language, with model selection on the English or the joint dev set and per-language result tables.
-
-One *run* trains one model: `cross-lingual-transfer` (XNLI, MLQA) and the NER settings ``en`` / ``all`` are one run
-evaluated on every language; XNLI ``translate-train`` and NER ``each`` train one run per language, evaluated on that
-language. Every run is repeated for each seed in ``seeds``; the tables report mean ± std over seeds.
-
-Per run: the task module (`xlmr_hf.tasks`) loads the raw examples (Hub ids or local official files) and builds
-features without padding; the Trainer pads each batch dynamically (``group_by_length`` batches similar lengths) and
-trains in bf16 where the hardware has it natively. All dev languages are evaluated together at every evaluation and the
-checkpoint kept is the best by ``selection``: ``en-dev`` (the English dev set, xtreme's practice; the training
-language's dev set when English is not evaluated) or ``joint-dev`` (the mean over all dev languages, the paper's
-recommendation). The kept model is scored on every test language.
-
-Guard-rails: after each evaluation and at the end of training the run checks for collapse -- a classifier that predicts
-one class for every dev example, a tagger that predicts only ``O``, or a training loss stuck near ln K (K classes) --
-and warns with advice; the warnings also go to ``results.json``.
-
-Outputs in ``output_dir``: ``results.md``, ``results.csv`` and ``results.json`` (per-language test scores, average,
-seeds, warnings, the resolved settings) and one checkpoint directory per run and seed.
-"""
+"""`xlmr-hf finetune TASK`: `transformers.Trainer` fine-tuning for any Auto checkpoint on a registered task
+(`xlmr_hf.tasks`), every language evaluated in one pass, the checkpoint selected on the English or the joint dev set,
+seeds as mean ± std, collapse warnings, per-language tables (``results.{md,csv,json}``), model cards and Hub pushes.
+How a job is laid out on disk and resumed is described in ``docs/finetuning.md``."""
 
 from __future__ import annotations
 
@@ -26,6 +9,7 @@ import csv
 import json
 import logging
 import math
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -35,20 +19,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..tasks import EvalSet, TaskData
 from .arguments import RecipeError
-from .finetune_arguments import FinetuneArguments
-from .finetune_tasks import TaskAdapter, adapter_for
+from .cards import finetune_card, stage_for_push
+from .finetune_arguments import FinetuneArguments, native_bf16
 
 __all__ = ["CollapseMonitor", "finetune", "format_results", "freeze_lower_layers", "native_bf16"]
 
+_RUN_RESULT = "run_result.json"  # written when a run is complete: a rerun reuses it
+_JOB_OUTPUTS = ("results.md", "results.csv", "results.json", ".hub-staging")
+
 logger = logging.getLogger(__name__)
-
-
-def native_bf16() -> bool:
-    """Whether bf16 matmuls run natively here (CUDA with bf16, or a CPU with AVX512-BF16 / AMX)."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def freeze_lower_layers(model: torch.nn.Module, layers: int) -> int:
@@ -141,104 +122,214 @@ def _scoring_trainer(scorer: Callable[[Any], dict[str, float]], **kwargs: Any) -
     return ScoringTrainer(**kwargs)
 
 
-def _bf16(setting: str) -> bool:
-    return native_bf16() if setting == "auto" else setting == "true"
+def _named(field: str, name: str, load: Callable[[str], Any]) -> Any:
+    """``load(name)``; an `OSError` (missing files, an offline Hub lookup) names the field and the value."""
+    try:
+        return load(name)
+    except OSError as error:
+        raise OSError(f"{field}={name!r} cannot be loaded: {error}") from error
 
 
-def _run_units(args: FinetuneArguments, adapter: TaskAdapter) -> list[tuple[str, list[str]]]:
+def _run_units(args: FinetuneArguments, task: Any) -> list[tuple[str, list[str]]]:
     """``(run name, languages)``: one unit, or one per language for translate-train / each."""
-    languages = adapter.languages(args)
+    languages = task.languages(args)
     if args.resolved_setting() in ("translate-train", "each"):
         return [(lang, [lang]) for lang in languages]
     return [("all", languages)]
 
 
-def _train_one(args: FinetuneArguments, adapter: TaskAdapter, data: Any, tokenizer: Any, unit: str, seed: int,
-               output: Path) -> dict[str, Any]:
-    from transformers import TrainingArguments, set_seed
+def _first(dataset: Any, limit: int | None) -> Any:
+    return dataset if limit is None or len(dataset) <= limit else dataset.select(range(limit))
+
+
+def _load(args: FinetuneArguments, task: Any, languages: list[str]) -> TaskData:
+    """The run's data with ``max_train_samples`` / ``max_eval_samples`` / ``max_predict_samples`` applied."""
+    data = task.load(args, languages)
+    data.train = _first(data.train, args.max_train_samples)
+    data.validation = {k: _first(v, args.max_eval_samples) for k, v in data.validation.items()}
+    data.test = {k: _first(v, args.max_predict_samples) for k, v in data.test.items()}
+    return data
+
+
+def _select_language(args: FinetuneArguments, validation: dict[str, Any], unit: str) -> str | None:
+    if args.selection != "en-dev":
+        return None
+    if "en" in validation:
+        return "en"
+    language = args.train_language if args.train_language in validation else next(iter(validation))
+    logger.info("selection=en-dev: English is not evaluated in run %s; selecting on %s dev", unit, language)
+    return language
+
+
+def _metrics_function(task: Any, dev: EvalSet, monitor: CollapseMonitor, select_language: str | None,
+                      final: dict[str, bool]) -> Callable[[Any], dict[str, float]]:
+    def compute_metrics(predictions: Any) -> dict[str, float]:
+        scores = dev.score(predictions, monitor=monitor if final["check"] else None)
+        values = [scores[lang][task.primary] for lang in dev.languages]
+        out = {f"{lang}_{name}": value for lang in dev.languages for name, value in scores[lang].items()}
+        out[f"avg_{task.primary}"] = statistics.fmean(values)
+        out["selection"] = scores[select_language][task.primary] if select_language else out[f"avg_{task.primary}"]
+        return out
+
+    return compute_metrics
+
+
+def _train_one(args: FinetuneArguments, task: Any, data: TaskData, tokenizer: Any, unit: str, seed: int,
+               output: Path, resume: str | None, callbacks: Sequence[Any]) -> dict[str, Any]:
+    from transformers import set_seed
 
     set_seed(seed)
-    model = adapter.model(args, data)
+    model = _named("model_name_or_path", args.model_name_or_path, lambda _: task.model(args, data.labels))
     frozen = freeze_lower_layers(model, args.freeze_layers)
     if frozen:
         logger.info("froze %d parameters (embeddings + %d layers)", frozen, args.freeze_layers)
-    train = adapter.train_features(args, data.train, tokenizer)
-    dev = adapter.eval_set(args, data.validation, tokenizer)
+    train = task.features(args, data.train, tokenizer, data.labels, train=True)
+    dev = task.eval_set(args, data.validation, tokenizer, data.labels)
     monitor = CollapseMonitor(len(data.labels) if data.labels else None, f"{unit}/seed {seed}")
-    select_language = "en" if args.selection == "en-dev" and "en" in data.validation else None
-    if args.selection == "en-dev" and select_language is None:
-        select_language = args.train_language if args.train_language in data.validation else next(iter(
-            data.validation))
-        logger.info("selection=en-dev: English is not evaluated in run %s; selecting on %s dev", unit, select_language)
-
     final = {"check": False}  # collapse is judged on the selected model, not on early evaluations
-
-    def compute_metrics(predictions: Any) -> dict[str, float]:
-        scores = dev.score(predictions, monitor=monitor if final["check"] else None)
-        key = adapter.primary
-        values = [scores[lang][key] for lang in dev.languages]
-        out = {f"{lang}_{name}": value for lang in dev.languages for name, value in scores[lang].items()}
-        out[f"avg_{key}"] = statistics.fmean(values)
-        out["selection"] = scores[select_language][key] if select_language else out[f"avg_{key}"]
-        return out
-
-    strategy = "steps" if args.eval_steps else "epoch"
-    training_args = TrainingArguments(
-        output_dir=str(output), seed=seed, data_seed=seed, learning_rate=args.learning_rate,
-        num_train_epochs=args.num_train_epochs, max_steps=args.max_steps,
-        per_device_train_batch_size=args.per_device_train_batch_size,
-        per_device_eval_batch_size=args.per_device_eval_batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps, warmup_steps=float(args.warmup_ratio),
-        weight_decay=args.weight_decay, bf16=_bf16(args.bf16), use_cpu=not torch.cuda.is_available(),
-        train_sampling_strategy="group_by_length" if args.group_by_length else "random",
-        eval_strategy=strategy, save_strategy=strategy, eval_steps=args.eval_steps, save_steps=args.eval_steps,
-        logging_steps=args.logging_steps, load_best_model_at_end=True, metric_for_best_model="selection",
-        greater_is_better=True, save_total_limit=args.save_total_limit, report_to=args.report_to or "none",
-        dataloader_num_workers=0, disable_tqdm=False)
-    trainer = _scoring_trainer(compute_metrics, model=model, args=training_args, train_dataset=train,
-                               eval_dataset=dev.features, processing_class=tokenizer,
-                               data_collator=adapter.collator(tokenizer), callbacks=[_trainer_callback(monitor)])
-    trainer.train()
+    compute_metrics = _metrics_function(task, dev, monitor, _select_language(args, data.validation, unit), final)
+    trainer = _scoring_trainer(compute_metrics, model=model, args=args.training_arguments(
+        output_dir=str(output), seed=seed, push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id),
+        train_dataset=train, eval_dataset=dev.features, processing_class=tokenizer,
+        data_collator=task.collator(tokenizer), callbacks=[_trainer_callback(monitor), *callbacks])
+    if resume is not None:
+        logger.info("resuming run %s/seed %d from %s", unit, seed, resume)
+    trainer.train(resume_from_checkpoint=resume)
     monitor.check_loss()
     final["check"] = True
     best_dev = trainer.evaluate()
-    test = adapter.eval_set(args, data.test, tokenizer)
+    test = task.eval_set(args, data.test, tokenizer, data.labels)
     prediction = trainer.predict(test.features)
     test_scores = test.score(prediction.predictions, monitor=None)
-    trainer.save_model(str(output / "best"))
+    # _internal_call: save (and gather under DeepSpeed/FSDP) without the Trainer pushing this folder by itself; the
+    # selected model is pushed once, with the results and its card (`_push`)
+    trainer.save_model(str(output / "best"), _internal_call=True)
     tokenizer.save_pretrained(str(output / "best"))
     return {"test": test_scores, "dev": {k.removeprefix("eval_"): v for k, v in best_dev.items()},
             "best_checkpoint": str(output / "best"), "warnings": monitor.warnings,
-            "train_loss": monitor.losses[-1] if monitor.losses else None}
+            "train_loss": monitor.losses[-1] if monitor.losses else None, "source": dict(data.source)}
 
 
-def finetune(args: FinetuneArguments) -> dict[str, Any]:
-    """Run every unit and seed; writes and returns the results (``{"table", "runs", "warnings", ...}``)."""
+def _resume_point(args: FinetuneArguments, run_dir: Path, runs: int) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if args.resume_from_checkpoint is not None:
+        if runs != 1:
+            raise RecipeError(f"resume_from_checkpoint={args.resume_from_checkpoint!r} names one checkpoint but the "
+                              f"job has {runs} runs (units × seeds); leave it out: each run resumes from its newest "
+                              "checkpoint in output_dir")
+        return args.resume_from_checkpoint
+    return get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
+
+
+def _prepare_output_dir(args: FinetuneArguments) -> None:
+    """`run_mlm.py`'s rules: a non-empty ``output_dir`` must hold runs of an earlier job (finished ones are reused,
+    unfinished ones resume) unless ``overwrite_output_dir`` clears it."""
+    root = Path(args.output_dir)
+    if not root.is_dir():
+        return
+    ours = [p for p in root.iterdir() if p.name.startswith("run-") or p.name in _JOB_OUTPUTS]
+    if args.overwrite_output_dir:
+        for path in ours:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if ours:
+            logger.info("overwrite_output_dir: removed %s from %s", ", ".join(sorted(p.name for p in ours)), root)
+        return
+    has_runs = any(root.glob(f"run-*/seed-*/{_RUN_RESULT}")) or any(root.glob("run-*/seed-*/checkpoint-*"))
+    if has_runs:
+        logger.info("output_dir %s holds runs of an earlier job: finished runs are reused, unfinished ones resume "
+                    "from their newest checkpoint (set --overwrite_output_dir true to start afresh)", root)
+    elif any(root.iterdir()):
+        raise RecipeError(f"output_dir={str(root)!r} is not empty and holds no fine-tuning run; set "
+                          "--overwrite_output_dir true to start afresh there, or choose another output_dir")
+
+
+def finetune(args: FinetuneArguments, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Run every unit and seed (reusing finished runs and resuming unfinished ones in ``output_dir``); writes and
+    returns the results (``{"table", "runs", "selected", "warnings", ...}``). ``callbacks`` (`TrainerCallback`s) go to
+    every run's Trainer."""
     from transformers import AutoTokenizer
 
     args.validate()
-    adapter = adapter_for(args.task)
+    task = args.task_definition
     output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
+    _prepare_output_dir(args)
+    if args.push_to_hub and not args.hub_model_id:
+        args.hub_model_id = output_dir.resolve().name  # as the Trainer names the repository
+    field, name = ("tokenizer_name", args.tokenizer_name) if args.tokenizer_name else ("model_name_or_path",
+                                                                                     args.model_name_or_path)
+    tokenizer = _named(field, name, AutoTokenizer.from_pretrained)
+    units = _run_units(args, task)
     runs: dict[str, dict[int, dict[str, Any]]] = {}
-    sources: dict[str, str] = {}
-    for unit, languages in _run_units(args, adapter):
-        data = adapter.load(args, languages)
-        sources.update(getattr(data, "source", {}) or {})
+    for unit, languages in units:
+        data = None
         for seed in args.seeds:
+            run_dir = output_dir / f"run-{unit}" / f"seed-{seed}"
+            if (run_dir / _RUN_RESULT).is_file():
+                logger.info("run %s/seed %d already finished in %s: reusing its results", unit, seed, run_dir)
+                runs.setdefault(unit, {})[seed] = json.loads((run_dir / _RUN_RESULT).read_text(encoding="utf-8"))
+                continue
+            resume = _resume_point(args, run_dir, len(units) * len(args.seeds))
+            data = data if data is not None else _load(args, task, languages)
             logger.info("fine-tuning %s (%s, run %s, seed %d) from %s", args.task, args.resolved_setting(), unit,
                         seed, args.model_name_or_path)
-            runs.setdefault(unit, {})[seed] = _train_one(args, adapter, data, tokenizer, unit, seed,
-                                                          output_dir / f"run-{unit}" / f"seed-{seed}")
-    table = _table(runs, adapter.metrics_reported)
-    warnings = [w for unit in runs.values() for run in unit.values() for w in run["warnings"]]
-    result = {"task": args.task, "setting": args.resolved_setting(), "model": args.model_name_or_path,
-              "selection": args.selection, "seeds": list(args.seeds), "table": table, "runs": runs,
-              "warnings": warnings, "sources": sources, "settings": args.to_dict()}
-    _write(output_dir, result, adapter.metrics_reported)
+            result = _train_one(args, task, data, tokenizer, unit, seed, run_dir, resume, callbacks)
+            (run_dir / _RUN_RESULT).write_text(json.dumps(result, indent=1, default=_jsonable), encoding="utf-8")
+            runs.setdefault(unit, {})[seed] = result
+    result = _job_result(args, task, runs)
+    _write(output_dir, result, task.metrics_reported)
+    _cards_and_push(args, task, result, output_dir)
     logger.info("results written to %s (results.md, results.csv, results.json)", output_dir)
     return result
+
+
+def _job_result(args: FinetuneArguments, task: Any, runs: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
+    sources = {k: v for unit in runs.values() for run in unit.values() for k, v in run.get("source", {}).items()}
+    selected = {unit: max(seeds.values(), key=lambda run: run["dev"].get("selection", -math.inf))["best_checkpoint"]
+                for unit, seeds in runs.items()}
+    return {"task": args.task, "setting": args.resolved_setting(), "model": args.model_name_or_path,
+            "selection": args.selection, "seeds": list(args.seeds), "table": _table(runs, task.metrics_reported),
+            "runs": runs, "selected": selected,
+            "warnings": [w for unit in runs.values() for run in unit.values() for w in run["warnings"]],
+            "sources": sources, "settings": args.to_dict()}
+
+
+def _cards_and_push(args: FinetuneArguments, task: Any, result: dict[str, Any], output_dir: Path) -> None:
+    """Each selected model gets the job's model card; with ``push_to_hub`` they are uploaded with the results."""
+    markdown = format_results(result, task.metrics_reported)
+    name = args.hub_model_id or output_dir.resolve().name
+
+    def card(push_format: str) -> Any:
+        return finetune_card(args, result, task=task, results_markdown=markdown, push_format=push_format,
+                             model_name=name)
+
+    for path in result["selected"].values():
+        card("xlmr-hf" if _is_ours(Path(path)) else "transformers").save(Path(path) / "README.md")
+    if not args.push_to_hub:
+        return
+    from ..hub import HubPusher
+
+    pusher = HubPusher(name, private=bool(args.hub_private_repo), token=args.hub_token, revision=args.hub_revision)
+    tables = [output_dir / f"results.{ext}" for ext in ("md", "csv", "json")]
+    single = len(result["selected"]) == 1
+    for unit, path in result["selected"].items():
+        pusher.push(path, f"{args.task}: selected model" + ("" if single else f" of run {unit}"),
+                    prepare=stage_for_push(args.push_format, card, tables if single else ()),
+                    staging=output_dir / ".hub-staging" / unit, path_in_repo=None if single else unit)
+    if not single:
+        root = output_dir / ".hub-staging" / "root"
+        root.mkdir(parents=True, exist_ok=True)
+        for path in tables:
+            shutil.copy2(path, root / path.name)
+        card(args.push_format).save(root / "README.md")
+        pusher.push(root, f"{args.task}: results and model card", prepare=shutil.copytree,
+                    staging=output_dir / ".hub-staging" / "root-upload")
+    pusher.wait()
+
+
+def _is_ours(path: Path) -> bool:
+    config = path / "config.json"
+    return config.is_file() and json.loads(config.read_text()).get("model_type") == "xlmr-hf"
 
 
 def _table(runs: dict[str, dict[int, dict[str, Any]]], metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
