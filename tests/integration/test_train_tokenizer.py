@@ -37,7 +37,8 @@ JAMO = next(s for s in text.TRICKY if "\u1112" in s)  # a word written with conj
 DECOMPOSED = "caf" + "e\u0301"  # "é" written as e + COMBINING ACUTE ACCENT, which NFKC composes
 
 def fairseq_ids(sp: spm.SentencePieceProcessor, line: str) -> list[int]:
-    """STACK.md's reference for XLM-R ids: SentencePiece under fairseq's dictionary layout."""
+    """The reference for XLM-R ids: SentencePiece under fairseq's dictionary layout (transformers 5 has no slow
+    XLM-R tokenizer to compare with)."""
     return [0, *(3 if i == 0 else i + 1 for i in sp.encode(line)), 2]
 
 

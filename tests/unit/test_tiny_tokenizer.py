@@ -75,7 +75,7 @@ def test_offsets_mapping_is_available_and_points_into_the_text(tokenizer) -> Non
 
 
 def test_ids_equal_sentencepiece_reference(tokenizer) -> None:
-    """STACK.md's reference: sentencepiece ids under the fairseq layout (<unk> 0 -> 3, piece i -> i + 1)."""
+    """The reference for XLM-R ids: sentencepiece ids under the fairseq layout (<unk> 0 -> 3, piece i -> i + 1)."""
     sp = spm.SentencePieceProcessor(model_proto=tiny.train_tiny_sentencepiece())
     assert sp.unk_id() == 0 and sp.bos_id() == 1 and sp.eos_id() == 2 and sp.pad_id() == -1
     assert sp.get_piece_size() == len(tokenizer) - 2  # fairseq adds <pad> and <mask>

@@ -1,6 +1,6 @@
-"""Data: the CC-100 reader (a `datasets` builder inside the package), the CC-Net-style corpus builder, and the
-pretraining stream with its parts: the resumable document reader, the temperature language sampler, the packer and
-the masker."""
+"""Data: the CC-100 reader (a `datasets` builder inside the package), the CC-Net-style corpus builder, the embedded
+default corpus, and the pretraining stream with its parts: the resumable document reader, the temperature language
+sampler, the packer and the masker. See ``docs/data_pipeline.md``."""
 
 from .cc100 import (
     CC100_LANGUAGES,

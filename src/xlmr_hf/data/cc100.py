@@ -1,22 +1,10 @@
 """CC-100 as documents: a streaming, shardable, resumable `datasets` reader and cached per-language statistics.
 
-CC-100 as released on statmt.org is one ``<lang>.txt.xz`` per language: UTF-8, a paragraph per line, a blank line
-between documents. `load_cc100` turns such files into rows ``{"id", "lang", "text"}``, one row per *document*:
-
-* ``text`` is the document's paragraphs joined by ``"\\n"``. Line ends ``\\n``, ``\\r\\n`` and a lone ``\\r`` all end a
-  line (Python's universal newlines); no other character splits a line (unlike `str.splitlines`, U+2028 or ``\\x0c``
-  inside a paragraph stay in it). A line that is empty or whitespace-only (`str.isspace`) separates documents; a run
-  of such lines is one separator, leading ones yield nothing, and a last document without a trailing newline is
-  still yielded. Paragraphs are otherwise kept byte for byte (no stripping).
-* ``id`` is ``<lang>/<file name>/<document index>`` (index from 0 within the file): stable across runs, workers and
-  resumption.
-* The reader is `CC100Builder`, a `datasets.GeneratorBasedBuilder` whose split has one shard per file, so DataLoader
-  workers and `datasets.distributed.split_dataset_by_node` divide the files, and `IterableDataset.state_dict` resumes
-  inside a file (datasets re-reads that file and skips the documents already yielded).
-
-Invalid UTF-8 is decoded with U+FFFD and the affected lines are counted and logged. A truncated or corrupt xz stream
-raises `CC100ReadError` naming the file and the position; with ``on_error="skip"`` the rest of that file is skipped
-(the cut document is dropped) and the skip is logged and counted in `ReadReport` / `LanguageStatistics`.
+`load_cc100` turns ``<lang>.txt[.xz]`` files (a directory, a list of files or URLs, or a URL template with ``{lang}``)
+into rows ``{"id", "lang", "text"}``, one per document, through `CC100Builder` (one shard per file, so workers and
+ranks divide the files and `IterableDataset.state_dict` resumes inside a file). `cc100_statistics` counts bytes,
+documents and lines per language, cached per file. See ``docs/data_pipeline.md`` ("The CC-100 format", "Reading
+CC-100") for the document rules, ids and error handling.
 """
 
 from __future__ import annotations
@@ -179,7 +167,7 @@ def iter_cc100_documents(
     progress: Callable[[int], object] | None = None,
 ) -> Iterator[str]:
     """The documents of one CC-100 file (path or fsspec URL; xz when the name ends in ``.xz``), each its paragraphs
-    joined by ``"\\n"`` (rules in the module docstring).
+    joined by ``"\\n"`` (rules in ``docs/data_pipeline.md``).
 
     `report` (optional) is filled in while reading. `progress` is called with the number of stored (compressed) bytes
     read since the previous call. A truncated or corrupt xz stream raises `CC100ReadError` (``on_error="raise"``) or

@@ -1,71 +1,10 @@
 """CC-Net-style corpus builder: raw text / JSONL / Common Crawl WET → CC-100-format ``<lang>.txt.xz`` per language.
 
-Stages, in this order (each one's counts go to the manifest; ``in − removed (+ split) = out``, and a stage's ``out``
-is the next one's ``in``):
-
-1. **Unicode normalisation** of every paragraph: ``NFC`` (default), ``NFKC`` or ``none``. Removes nothing.
-2. **Paragraph normalisation**: strip, collapse every whitespace run (``str.split()``: also tabs, NBSP, U+3000,
-   U+2028, …) to one space, drop paragraphs left empty and documents left without paragraphs. Afterwards no paragraph
-   holds a line break, so one paragraph is one output line.
-3. **Paragraph dedup** across *all* inputs, keeping the first occurrence in input order (file order, then document,
-   then paragraph order; repeats inside one document count too). The key is `normalize_for_dedup` — lowercase, every
-   Unicode digit → ``0``, every character of category ``P*`` (punctuation) and ``Cc``/``Cf`` (control, format such as
-   U+200B) removed, whitespace collapsed. Symbols (``S*``: currency, maths, emoji) are kept, since they carry content.
-   This generalises cc_net's ``normalize_for_dedup``, which removes only a fixed list of 34 CJK/typographic marks and
-   C0/C1 controls and keeps ASCII punctuation. The key is hashed with ``blake2b(digest_size=8)``
-   (`normalized_paragraph_hash`); cc_net uses the first 8 bytes of SHA-1. cc_net's ``mine.py`` also removes the first
-   copy of a repeated paragraph: ``dedup_keep_first=False`` does the same.
-4. **Minimum length**: paragraphs shorter than ``min_paragraph_chars`` (default 0, i.e. off) are dropped, then
-   documents shorter than ``min_document_chars`` (default 300, cc_net's ``min_len``) are dropped. A document's length is
-   its paragraphs' characters plus one per line break between them (``len("\\n".join(paragraphs))``).
-5. **Language ID** with fastText lid.176 (`LanguageIdentifier`): ``lid_granularity="document"`` (default, cc_net)
-   labels the document's paragraphs joined by ``line_joiner`` (default ``""``, cc_net; datatrove uses ``" "``);
-   ``"paragraph"`` labels each paragraph on its own and splits the document into one document per predicted language
-   (CC-100's released per-paragraph metadata implies this). Top-1 scores below ``lid_threshold`` (0.5, cc_net;
-   datatrove 0.65) are dropped, then languages outside ``languages`` (if given).
-6. **Perplexity** (optional): a per-language scorer (`KenLMScorerFactory` by default; any picklable factory can be
-   passed to `build_corpus`) gives cc_net's document perplexity. ``max_perplexity`` drops documents above it;
-   ``perplexity_cutoffs`` (a mapping language → (head, tail) or cc_net's ``cutoff.csv``, rows
-   ``perplexity_percentiles`` = 30th/60th) splits them into ``head`` / ``middle`` / ``tail`` (``all`` for languages
-   without cutoffs or without a model).
-
-Output (``output_dir``): ``<lang>.txt.xz`` per language in the CC-100 layout — one paragraph per line, a blank line
-after every document — or, with perplexity buckets, one CC-100 directory per bucket: ``head/<lang>.txt.xz``,
-``middle/…``, ``tail/…``, ``all/…``. ``compress_preset=None`` writes ``.txt``. Only languages with at least one document
-get a file. ``manifest.json`` records every setting, the LID model's path and sha256, per-stage, per-language and
-per-input counts, and every output file with its sha256.
-
-Execution: pass 1 hashes the paragraphs of each input (in parallel, one input per task); a sequential resolution in
-input order (``np.unique`` over all hashes: first index wins) decides which paragraphs survive; pass 2 filters, runs
-LID and writes xz streams of ~4 MiB per input and language (in parallel); a merge concatenates them in input order
-(xz readers — ``lzma``, ``xz -d``, ``datasets`` — read concatenated streams). Output bytes therefore depend only on the
-inputs and settings, never on ``workers``. ``workers > 1`` runs a ``ProcessPoolExecutor`` (a dead worker raises
-instead of hanging) with the ``forkserver`` context (``spawn`` where unavailable): never ``fork`` after torch is
-imported. The server pre-imports this module — and so ``xlmr_hf`` and torch, ~4–5 s once per process — after which
-each worker costs a fork. As with any spawn-like context, the calling program must be an importable file with an
-``if __name__ == "__main__":`` guard (not stdin). One input is never split (as in datatrove): use at least ``workers``
-input files. A rerun skips finished inputs: each pass writes per-input results under ``output_dir/.work/`` atomically
-(temporary name, then rename), keyed by the input (path, size, mtime), the settings, the LID model hash and — for
-pass 2 — the exact dedup mask, so a changed setting or an added earlier input recomputes exactly what it affects.
-A scorer factory without a ``fingerprint`` attribute disables reuse of pass 2. ``.work/`` can be deleted at any time;
-entries this run did not use, and outputs of an earlier run (listed in the old manifest) it did not write, are removed.
-
-Mapping onto datatrove blocks (for readers who know that pipeline; datatrove is not a dependency):
-
-* readers → ``WarcReader`` (WET; keeps ``conversion`` records) / ``JsonlReader`` (``text_key``) / a plain-text reader;
-  datatrove's one-file-per-task sharding is our one-input-per-task pool;
-* stages 1–2 → a ``BaseFormatter`` subclass (the role of datatrove's ``FTFYFormatter`` / ``SymbolLinesFormatter``);
-* stage 3 → the three-step shape of ``ExactDedupSignature`` → ``ExactFindDedups`` → ``ExactDedupFilter`` (signatures
-  per task, a global pass finding duplicates, a filter), but per *paragraph* like the sentence-dedup blocks
-  (``SentenceDedupSignature`` → ``SentenceFindDedups`` → ``SentenceDedupFilter``); the survivor is the first
-  occurrence in input order (datatrove: highest ``document_priority``, then lowest doc id);
-* stage 4 → a ``LambdaFilter`` on paragraph/document length (cc_net's ``min_len``);
-* stage 5 → ``LanguageFilter(backend="ft176", language_threshold=0.5, languages=...)`` — datatrove replaces ``"\\n"`` by
-  ``" "`` and defaults to 0.65; ``line_joiner=" "``, ``lid_threshold=0.65`` and ``lid_model=<lid.176.bin>`` match it;
-  ``lid_granularity="paragraph"`` has no datatrove block;
-* stage 6 → ``CCNetPerplexityStats`` (scores only) plus a filter / cc_net bucketing step datatrove does not have;
-* output → a custom writer (the nearest block is ``JsonlWriter(output_filename="${language}/${rank}.jsonl.gz")``),
-  here CC-100 text; the executor's ``completions/`` markers ↔ our ``.work/`` entries, ``skip_completed`` ↔ reruns.
+`build_corpus` runs the stages of `STAGES` in order (Unicode normalisation, paragraph normalisation, paragraph dedup
+across all inputs, minimum length, fastText language ID, optional KenLM perplexity) in two passes over the inputs,
+reuses the finished inputs of an earlier run, and writes ``manifest.json`` (`CorpusBuildReport`). The output bytes
+depend only on the inputs and the settings, never on ``workers``. See ``docs/data_pipeline.md`` for the stages, the
+execution model and the mapping onto datatrove blocks.
 """
 
 from __future__ import annotations

@@ -1,30 +1,9 @@
 """The default corpus shipped inside the package: a small multilingual CC-100-style corpus that needs no download.
 
-A fresh install can pretrain a debug model on it (smoke tests, the debug recipe): point anything that reads a CC-100
-directory at `default_corpus_dir`, e.g. ``cc100_files(default_corpus_dir())``, ``load_cc100`` or a `DocumentReader`
-per language.
-
-What it is: ten languages in seven scripts (`DEFAULT_CORPUS_LANGUAGES`; Latin, Cyrillic, Arabic, Devanagari, Han,
-Thai, Greek) with deliberately unequal sizes, like CC-100's long tail: English is about 40 % of the ~1.5 MB of text,
-Swahili under 2 %; about 360 KB compressed. The text is **synthetic and not natural language**: it was generated from
-the project's own hand-written word lists and sentences (``tests/fixtures/multilingual_text.py``: Zipf-weighted words
-from ``LEXICON``, now and then a sentence from ``PARALLEL``), so it is mostly word salad with each language's script,
-spacing and punctuation. Nothing in it was downloaded or copied. It is good for exercising the pipeline, not for
-training a useful model.
-
-Layout: ``<lang>.txt.xz`` files in the CC-100 format (UTF-8, one paragraph per line, an empty line after every
-document), each a concatenation of independent xz streams of at most 256 KiB uncompressed cut at document ends (so
-`DocumentReader` resumes by seeking), and ``MANIFEST.json`` (`default_corpus_manifest`) with per-language documents,
-paragraphs, bytes and SHA-256 sums, and how the files were made.
-
-Held-out split: ``heldout/<lang>.txt.xz`` (`default_heldout_dir`), one per language in the same format (a single xz
-stream each), about 10 KB of text per language generated with a different seed, so none of its documents is a copy of
-a training document. Pretraining evaluates on it (per-language masked-LM loss and accuracy) when no corpus is given.
-It is listed in the manifest under ``"heldout"``.
-
-Regenerating: ``python tools/make_default_corpus.py`` in a source checkout rewrites the files deterministically
-(byte-identical for the same fixture and liblzma), the held-out split included; ``--check`` compares instead of
-writing.
+Ten languages in seven scripts of **synthetic** text (generated from the project's own word lists; not natural
+language), a held-out split (`default_heldout_dir`) and ``MANIFEST.json``, plus small hand-written samples
+(`parallel_sentences`, `xnli_sample_dir`). Point any CC-100 reader at `default_corpus_dir`. Regenerate with
+``python tools/make_default_corpus.py``. See ``docs/data_pipeline.md`` ("The embedded default corpus").
 """
 
 from __future__ import annotations

@@ -1,43 +1,9 @@
 """`DocumentReader`: an endless, exactly resumable reader of one language's CC-100 files.
 
-Documents are the ones `xlmr_hf.data.cc100.iter_cc100_documents` yields (same text, same order): paragraphs joined by
-``"\\n"``; a line end is ``\\n``, ``\\r\\n`` or a lone ``\\r``; a line that is empty or whitespace-only (`str.isspace`)
-separates documents, a run of them is one separator, leading ones are ignored, a last document without a final newline
-is kept; invalid UTF-8 decodes with U+FFFD. The reader reads its files in order and, at the end of the last one, wraps
-to the first and counts an epoch.
-
-How it works, and why it resumes exactly and fast:
-
-* Splitting happens on the decompressed **bytes**, with a bytes regex equivalent to cc100's text regexes: a line end is
-  ``\\r\\n``, ``\\r`` (not followed by ``\\n``) or ``\\n``, and a blank line is the UTF-8 encoding of whitespace
-  characters (`_WHITESPACE`: the 27 characters other than line ends that Python's ``\\s`` matches) followed by a line
-  end. Line ends are ASCII and never inside a multi-byte sequence, so decoding each document's bytes separately (with
-  ``errors="replace"``) and then normalising ``\\r`` gives exactly the text cc100 gets from the whole file. A ``\\r``
-  that ends a read chunk may be the first half of ``\\r\\n``: the ``\\n`` then starts the next document's leading
-  blank lines, which are skipped, so the documents do not change.
-* Every document carries the decompressed byte offset just after its separator; `DocumentReader.state_dict` records
-  the file, that offset, the documents returned and the epoch. Resuming opens the file at the offset, so no document is
-  lost or repeated.
-* Plain ``.txt`` files resume with ``seek(offset)``. ``.txt.xz`` files resume at the xz **block** holding the offset:
-  `xz_streams` parses the container from its end (stream padding, stream footer, index, stream header) into each
-  stream's and each block's compressed and uncompressed start. The reader seeks to the stream holding the offset, or,
-  inside a multi-block stream (``xz -T``), to the block (feeding the stream header, then the blocks from there to the
-  index, which is not decoded since it would not match), and decompresses only from there up to the offset. Corpora
-  built by `xlmr_hf.data.readers.ShardWriter` are a stream per ~4 MiB, so resuming decodes at most ~4 MiB. When the
-  container cannot be parsed (or the file cannot seek) the reader warns once per file and decompresses from the start
-  (correct, only slower). A single-block stream (``xz`` without ``-T``, Python's `lzma`) is always decoded from its
-  start up to the offset.
-* The reader decodes xz streams itself (one `lzma.LZMADecompressor` per stream) and skips stream padding (zero bytes)
-  between streams, as ``xz -d`` does (`xlmr_hf.data.xz`, shared with `iter_cc100_documents`);
-  data after a stream that is neither padding nor an xz stream is corrupt data. A truncated or corrupt xz stream
-  raises `CC100ReadError` (``on_error="raise"``; ``line`` and ``document`` are not tracked and left 0) or, with
-  ``on_error="skip"``, ends that file with a logged warning and the cut document dropped, as in
-  `iter_cc100_documents`. The documents kept before a corrupt point can differ from it: liblzma returns no output
-  from a call that fails, and calls decode up to ``_XZ_PIECE`` bytes here (64 KiB; about one 8 KiB compressed read
-  there). A truncated file gives the same documents.
-
-A full pass over the files that yields no document raises `CC100Error`. The reader reads ``_CHUNK`` decompressed bytes
-at a time (more when one document is longer) and keeps the split documents in a queue.
+It returns the documents `xlmr_hf.data.cc100.iter_cc100_documents` yields (same text, same order), wraps to the first
+file after the last one (counting epochs), and saves its position as a decompressed byte offset. Resuming seeks to
+that offset (through the xz stream or block that holds it), so no document is lost or repeated. See
+``docs/data_pipeline.md`` ("DocumentReader") for how splitting, seeking and xz errors are handled.
 """
 
 from __future__ import annotations
@@ -197,10 +163,10 @@ class DocumentReader:
 
     `files`: paths or fsspec URLs of ``<lang>.txt`` / ``<lang>.txt.xz`` files (xz when the name ends in ``.xz``).
     `language` names the files in messages. `storage_options` go to `fsspec.open`. `on_error`: ``"raise"`` or
-    ``"skip"`` for a truncated or corrupt xz stream (see the module docstring).
+    ``"skip"`` for a truncated or corrupt xz stream (see ``docs/data_pipeline.md``).
 
     ``next(reader)`` returns the next document's text, as `iter_cc100_documents` would. `state_dict` /
-    `load_state_dict` save and restore the position (see the module docstring). The open file is released by
+    `load_state_dict` save and restore the position (see ``docs/data_pipeline.md``). The open file is released by
     `close` (or leaving a ``with`` block); iterating again reopens it at the current position.
     """
 

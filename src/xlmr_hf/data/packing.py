@@ -1,35 +1,9 @@
 """Packing tokenized documents into fixed-budget blocks (fairseq ``TokenBlockDataset`` break modes) and collating them.
 
-Rules of `Packer` (``seq_len`` = the model's sequence length, fairseq's ``tokens_per_sample``):
-
-* A *paragraph unit* is a non-empty paragraph's ids followed by ``</s>``. Empty paragraphs are skipped and counted
-  (``skipped_empty_paragraphs``); a document without a non-empty paragraph adds nothing (``skipped_empty_documents``).
-* Every block is ``<s>`` followed by whole paragraph units, at most ``seq_len`` tokens in total (fairseq packs
-  ``tokens_per_sample - 1`` tokens, then prepends ``<s>``).
-* ``complete``: units are placed greedily, crossing document boundaries. When the next unit does not fit, the current
-  block is emitted (shorter than ``seq_len``; collation pads it) and the unit starts the next block. A block that is
-  exactly full is emitted at once (no unit could fit in it anyway, so the blocks are the same; only the call that
-  returns it differs).
-* ``complete_doc``: as ``complete``, but the current block is also emitted at the end of every document, so a block
-  never holds two documents.
-* A unit longer than ``seq_len - 1`` tokens is cut into consecutive chunks of ``seq_len - 1`` tokens: the current
-  partial block is emitted first, every full chunk becomes a block of its own, and the remainder (shorter than
-  ``seq_len - 1``, ending with the paragraph's ``</s>``) starts a new block and is filled after like any unit.
-* Token conservation: concatenating every block without its leading ``<s>`` gives exactly the concatenation of all
-  paragraph units, in order.
-
-Segments: ``Block.segment_starts`` are the offsets where a document segment starts in the block. The first is always 0
-(it owns the ``<s>``): either a document starting with the block or the continuation of the document of the previous
-block. Each later entry is where a new document's first unit is placed. ``Block.languages`` gives each segment's
-language.
-
-`collate_blocks` turns blocks into model inputs, either right-padded ``(B, L)`` tensors (each block is one sequence,
-attention crosses documents inside a block, like fairseq) or a padding-free ``(1, total)`` row with ``cu_seqlens``
-and ``position_ids`` restarting at ``pad_token_id + 1`` at every boundary (``boundaries="document"``: block and
-segment starts; ``"block"``: block starts only, i.e. the same attention as the padded batch).
-
-State: `Packer.state_dict` holds the partially filled block and the counters as plain JSON types; a packer restored with
-`Packer.load_state_dict` (same ``seq_len``, mode and special ids) produces exactly the blocks the original would have.
+`Packer` turns documents (paragraph ids) into blocks of at most ``seq_len`` tokens: ``<s>`` then paragraph units each
+ending in ``</s>`` (``complete`` crosses documents, ``complete_doc`` never does), with document segments and an
+exactly resumable state. `collate_blocks` makes padded ``(B, L)`` or padding-free ``(1, total)`` model inputs. See
+``docs/data_pipeline.md`` ("Packing") for the rules.
 """
 
 from __future__ import annotations
@@ -170,7 +144,7 @@ class Packer:
 
     Args:
         seq_len: maximum block length including the leading ``<s>`` (fairseq ``tokens_per_sample``); int >= 4.
-        mode: one of `PACKING_MODES` (see the module docstring).
+        mode: one of `PACKING_MODES` (see ``docs/data_pipeline.md``, "Packing").
         bos_token_id: id of ``<s>`` prepended to every block.
         eos_token_id: id of ``</s>`` appended to every paragraph.
     """

@@ -1,38 +1,10 @@
 """Corpus file I/O for the builder: input readers (plain text, JSONL, Common Crawl WET; optionally gzip / xz), the
 paragraph normalisation and dedup key of stages 1–3, and the CC-100 shard writer and merge.
 
-Every reader yields `RawDocument`s: the paragraphs of one document exactly as found (not yet normalised), the
-1-based position where the document starts, and for WET records the ``WARC-Target-URI``.
-
-* **Plain text** (``.txt``, ``.txt.gz``, ``.txt.xz``) — the CC-100 layout: one paragraph per line, documents separated
-  by blank lines (a line holding only whitespace counts as blank). Position: the line number of the first paragraph.
-* **JSONL** (``.jsonl`` / ``.ndjson``, ``+ .gz`` / ``.xz``) — one JSON object per line; the document is the string in
-  ``text_field`` (default ``"text"``), split into paragraphs at ``"\\n"``. Blank lines are ignored. Position: the line.
-* **WET** (``.warc.wet``, ``.warc.wet.gz``, also ``.wet[.gz]``) — WARC/1.0 records. Only ``WARC-Type: conversion``
-  records are documents (``warcinfo`` and every other type are skipped and counted); their payload is the
-  ``Content-Length`` bytes after the header block, one paragraph per line. Common Crawl writes one gzip member per
-  record; `gzip` reads the concatenated members transparently. The first payload line of a Common Crawl conversion
-  record is the page title: cc_net (``process_wet_file.parse_doc``) drops it from ``raw_content``, so do we unless
-  ``keep_title=True`` (datatrove's ``WarcReader`` keeps it). Position: the record number and its byte offset in the
-  decompressed stream.
-
-Errors (`CorpusInputError`, a ``ValueError`` naming the file and the position):
-
-* *stream errors* — the file cannot be opened or read, a compressed stream is corrupt or truncated, a WET payload is
-  shorter than its ``Content-Length`` — always raise; the corpus builder either stops or, with ``on_error="skip"``,
-  leaves the whole input out.
-* *record errors* — a JSONL line that is not a JSON object or lacks a string ``text_field``, a WARC header block without
-  a valid ``Content-Length`` — raise with ``on_error="raise"``; with ``"skip"`` the record is skipped, counted in
-  `ReadStats.bad_records` and reading goes on (a WET reader resynchronises at the next ``WARC/`` line).
-
-Bytes that are not valid UTF-8 never raise: they are decoded with U+FFFD replacement characters and the number of
-affected lines (text, JSONL) or records (WET) is counted in `ReadStats.invalid_utf8`. JSON strings holding lone
-surrogates (``"\\ud800"``) are repaired the same way.
-
-Text: `normalize_paragraph` (Unicode form + whitespace collapse), `normalize_for_dedup` / `normalized_paragraph_hash`
-(the dedup key, see `xlmr_hf.data.cleaning`). Output: `ShardWriter` writes one input's CC-100 text per (bucket,
-language) as xz streams of ~4 MiB (seekable by `xlmr_hf.data.DocumentReader`); `merge_shards` concatenates them in
-input order into ``<lang>.txt.xz``.
+Readers yield `RawDocument`s. Unreadable streams raise `CorpusInputError`; malformed records raise or are skipped
+and counted (``on_error``); invalid UTF-8 is replaced and counted (`ReadStats`). `ShardWriter` writes xz streams of
+~4 MiB that `xlmr_hf.data.DocumentReader` can seek to. See ``docs/data_pipeline.md`` ("Inputs", "Stages") for the
+formats, the error rules and the dedup key.
 """
 
 from __future__ import annotations

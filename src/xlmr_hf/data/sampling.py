@@ -1,25 +1,9 @@
 """Temperature-based language sampling with schedules, epoch caps, exact resume and live accounting.
 
-`TemperatureSampler` picks the language of each global sample. With sizes ``n_i`` (in an explicit ``unit``) of the
-languages currently *active*, ``p_i = n_i / sum_j n_j`` and the target distribution is
-``q_i = p_i**alpha / sum_j p_j**alpha`` (XLM-R uses ``alpha = 0.3``; ``alpha = 1`` reproduces ``p``).
-
-Determinism contract (DESIGN.md "Contracts"):
-
-* The uniform number behind global sample ``k`` is a pure function of ``(seed, k)``: a counter-based SplitMix64 hash,
-  no module-level RNG and no ``hash()`` of Python objects. Any rank or worker can compute any index with no
-  communication, so the sequence does not depend on ``num_workers`` or world size.
-* The uniform is mapped to a language by inverse CDF over the *sorted* active languages under the **current**
-  distribution (current ``alpha`` and active set). That distribution changes only inside `TemperatureSampler.consume`
-  (schedule step, phase boundary, cap exhaustion) or `TemperatureSampler.load_state_dict`; it is part of the state.
-  Hence a draw is a pure function of (seed, current alpha/active set, index). For several ranks to agree after a
-  schedule step they must report the same (e.g. globally reduced) consumption before drawing further indices.
-* `state_dict` captures position, consumed tokens/documents/units, draws, exhausted languages and the current alpha;
-  a restored sampler (even in a fresh process, after a JSON round trip) continues identically.
-
-Schedules key off the total consumed *tokens* reported with ``consume(language, tokens=...)``; draws alone consume
-nothing. Caps (UniMax style) are a maximum number of passes over a language's data: when the language's consumed
-units (in the sampler's ``unit``) reach ``cap * size`` it is removed and the remaining probabilities renormalize.
+`TemperatureSampler` draws the language of each global sample from ``q_i = p_i**alpha / sum_j p_j**alpha``. A draw is
+a pure function of (seed, current alpha and active set, index), so it does not depend on workers or ranks; schedules
+and caps advance only with the consumption reported to `TemperatureSampler.consume`. See ``docs/data_pipeline.md``
+("Temperature sampling") for the determinism contract, the schedules and the caps.
 """
 
 from __future__ import annotations
@@ -111,7 +95,7 @@ def _uniforms(seed: int, indices: np.ndarray) -> np.ndarray:
 
 
 class TemperatureSampler:
-    """Deterministic temperature sampler over languages; see the module docstring for the contract.
+    """Deterministic temperature sampler over languages; see ``docs/data_pipeline.md`` for the contract.
 
     Args:
         sizes: language -> data size in ``unit`` (non-negative, finite; at least one positive).

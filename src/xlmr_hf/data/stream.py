@@ -1,33 +1,9 @@
 """The pretraining stream: CC-100 readers → temperature sampler → tokenizer → packer → masker → batches.
 
-`PretrainingStream` is the only place the data pieces meet (DESIGN.md). One sequential, deterministic pipeline produces
-*blocks* (packed sequences) in a global order that does not depend on the process layout:
-
-1. the `TemperatureSampler` draws the language of global document ``k`` (a pure function of the seed, ``k`` and the
-   schedule state);
-2. that language's `DocumentReader` returns its next document (readers wrap around; the sampler's caps bound passes);
-3. each paragraph is tokenized (SentencePiece directly when the tokenizer ships its ``sentencepiece.bpe.model`` with
-   the fairseq id layout, ~10× faster than the HF tokenizer and id-for-id identical, otherwise the HF tokenizer) and the
-   consumption is reported to the sampler (tokens, one document, and the sampler's unit: which drives schedules/caps);
-4. the `Packer` turns paragraphs into blocks (`complete` / `complete_doc`), numbered ``0, 1, 2, ...`` globally;
-5. global batch ``b`` is blocks ``[b·B·R, (b+1)·B·R)`` (``B`` = per-rank ``batch_size``, ``R`` = ``world_size``); rank
-   ``r`` takes blocks ``[b·B·R + r·B, b·B·R + (r+1)·B)``, masks each with the `Masker` keyed by its *global block
-   index* (so masking is a pure function of (seed, index)) and collates them.
-
-Process layout invariance: every rank and every DataLoader worker runs steps 1–4 identically (the pipeline is cheap
-compared with the model: tokenization of one rank's share is replicated, not split); DataLoader worker ``w`` of ``W``
-yields only batches ``b`` with ``(b - base) % W == w``, which is exactly the round-robin order in which
-`torch.utils.data.DataLoader` and `torchdata.stateful_dataloader.StatefulDataLoader` collect worker outputs. Hence the
-batch sequence is the same for ``num_workers`` 0, 1, 2, … and the concatenation of the rank slices of world size ``R``
-is the batch of world size 1 with ``batch_size·R``. Workers run ahead of the model in parallel; they do not add
-tokenizer throughput (each worker reads and tokenizes every document).
-
-Exact resume: `state_dict` holds the reader positions, the sampler, the packer's partial block, blocks already made but
-not yet batched, and the batch counter: a few KB of JSON. Masking needs no RNG state (pure in the block index). The
-state is identical on every rank at the same step, so one copy (per DataLoader worker) suffices in a checkpoint. With
-`StatefulDataLoader` the loader stores each worker's state itself; in one process (``num_workers=0``, or iterating the
-stream directly) `state_dict()` after ``n`` batches restores to batch ``n + 1``. Iterating again continues the stream;
-it never restarts it.
+`PretrainingStream` is the only place the data pieces meet: one sequential, deterministic pipeline whose batches do
+not depend on the number of DataLoader workers or ranks (each rank takes its slice of every global batch) and whose
+few-KB JSON state resumes exactly. `TokenEncoder` uses SentencePiece directly when the tokenizer's files allow it.
+See ``docs/data_pipeline.md`` ("The pretraining stream") for the pipeline order, the process layout and resume.
 """
 
 from __future__ import annotations
@@ -138,7 +114,7 @@ def _positive_int(value: Any, field: str, minimum: int = 1) -> int:
 
 
 class PretrainingStream(IterableDataset):
-    """Deterministic, exactly resumable MLM pretraining batches from CC-100 files (see the module docstring).
+    """Deterministic, exactly resumable MLM pretraining batches from CC-100 files (see ``docs/data_pipeline.md``).
 
     Args:
         corpus: a CC-100 directory (``<lang>.txt[.xz]``), a list of such files/URLs or a URL template with ``{lang}``
@@ -392,7 +368,8 @@ class PretrainingStream(IterableDataset):
                 "packing": self.packing, "seed": self.seed, "vocab": len(self.tokenizer)}
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-serializable state: readers, sampler, packer, unbatched blocks, counters (see the module docstring)."""
+        """JSON-serializable state: readers, sampler, packer, unbatched blocks, counters (see
+        ``docs/data_pipeline.md``, "Exact resume")."""
         readers = {lang: r.state_dict() for lang, r in self._readers.items()} if self._readers is not None \
             else dict(self._reader_states)
         return {

@@ -2,7 +2,7 @@
 streams with stream padding (which `lzma.LZMAFile` takes for trailing garbage and silently stops at).
 
 Used by `xlmr_hf.data.cc100` (sequential reading) and `xlmr_hf.data.docreader` (seeking to the stream or block that
-holds a resume offset).
+holds a resume offset). See ``docs/data_pipeline.md`` ("The xz container").
 """
 
 from __future__ import annotations

@@ -1,40 +1,9 @@
 """Conversion between xlmr-hf checkpoints, transformers' ``xlm-roberta`` / ``xlm-roberta-xl`` and fairseq XLM-R.
 
-Parameter names of xlmr-hf equal transformers' (``layer_norm_position="post"`` is ``xlm-roberta``, ``"pre"`` is
-``xlm-roberta-xl``), so the transformers direction only translates the config and checks that every tensor moves.
-fairseq names are renamed with `FAIRSEQ_KEY_MAP`:
-
-Abbreviations: ``E.`` = ``encoder.sentence_encoder.`` (older checkpoints: ``decoder.sentence_encoder.``),
-``M.`` = ``encoder.lm_head.`` (older: ``decoder.lm_head.``), ``L.`` = ``roberta.encoder.layer.N.``.
-
-===============================================  ===================================================================
-fairseq                                          xlmr-hf / transformers
-===============================================  ===================================================================
-E.embed_tokens.weight                            roberta.embeddings.word_embeddings.weight
-E.embed_positions.weight                         roberta.embeddings.position_embeddings.weight
-(none)                                           roberta.embeddings.token_type_embeddings.weight (zeros)
-E.layernorm_embedding.* (older emb_layer_norm)   roberta.embeddings.LayerNorm.* (post-LN only)
-E.layer_norm.*                                   roberta.encoder.LayerNorm.* (pre-LN only)
-E.layers.N.self_attn.q_proj / k_proj / v_proj.*  L.attention.self.query / key / value.*
-E.layers.N.self_attn.in_proj_weight / _bias      split in three: L.attention.self.query / key / value (legacy)
-E.layers.N.self_attn.out_proj.*                  L.attention.output.dense.*
-E.layers.N.self_attn_layer_norm.*                post: L.attention.output.LayerNorm.*
-                                                 pre: L.attention.self_attn_layer_norm.*
-E.layers.N.fc1.*                                 L.intermediate.dense.*
-E.layers.N.fc2.*                                 L.output.dense.*
-E.layers.N.final_layer_norm.*                    post: L.output.LayerNorm.*; pre: L.LayerNorm.*
-M.dense.* / M.layer_norm.*                       lm_head.dense.* / lm_head.layer_norm.*
-M.weight (tied to E.embed_tokens.weight)         lm_head.decoder.weight
-M.bias                                           lm_head.bias and lm_head.decoder.bias
-classification_heads.NAME.dense / out_proj.*     classifier.dense / out_proj.* (only with classification_head=NAME)
-keys ending .version or _float_tensor            dropped (bookkeeping, no weights)
-===============================================  ===================================================================
-
-Any other fairseq key is an error (nothing is dropped silently). Classification heads that were not asked for are
-skipped with a warning that names them.
-
-Every writer here is atomic: files go to a temporary directory next to the output, which is renamed into place only
-when complete. Nothing untrusted is unpickled: fairseq ``model.pt`` files are read with ``weights_only=True``.
+Parameter names of xlmr-hf equal transformers', so the transformers direction only translates the config and checks
+that every tensor moves. fairseq names are renamed with `FAIRSEQ_KEY_MAP`; any other fairseq key is an error. Every
+writer here is atomic, and fairseq ``model.pt`` files are read with ``weights_only=True``. `convert` is what
+``xlmr-hf convert`` runs. See ``docs/models.md`` ("Conversion") for the name-mapping tables.
 """
 
 from __future__ import annotations

@@ -1,33 +1,9 @@
 """Pure scoring functions for the fine-tuning tasks: the single implementation behind the metric modules in
 `xlmr_hf.tasks.metrics` (no `evaluate` import here).
 
-Extractive QA, SQuAD v1.1 rules (official ``evaluate-v1.1.py``; ``language=None``)
-    normalize = lowercase -> drop every character of ``string.punctuation`` -> replace the whole words ``a``, ``an``,
-    ``the`` by a space -> split on whitespace and join with one space. Exact match compares the normalized strings.
-    F1 is the bag-of-tokens overlap (multiset intersection) of the whitespace tokens of the normalized strings; no
-    common token gives 0 (so an empty prediction scores F1 0 even against an empty gold, whose exact match is 1).
-    Each question takes the maximum over its gold answers; the corpus scores are means x 100; a question without a
-    prediction scores 0.
-
-Extractive QA, MLQA rules (official ``mlqa_evaluation_v1.py`` of facebookresearch/MLQA; ``language`` = the language
-of the context and answer, one of `MLQA_LANGUAGES`)
-    normalize = lowercase -> drop every punctuation character, i.e. every Unicode character whose category starts with
-    ``P`` plus ``string.punctuation`` (which adds the ASCII symbols ``$+<=>^`|~``) -> remove articles -> tokenize and
-    join the tokens with one space. Articles, replaced by a space as whole words (``\\b`` Unicode word boundaries):
-    en a an the; es un una unos unas el la los las; de ein eine einen einem eines einer der die das den dem des;
-    vi của là cái chiếc những; hi and zh none. ar: the official pattern ``\\sال^|ال`` can only ever match its second
-    branch (``^`` cannot follow consumed characters), so *every* occurrence of ``ال``, also inside a word, becomes a
-    space. Tokenization: whitespace split, except zh (mixed segmentation): every character in U+4E00..U+9FA5 (the
-    official range, not the whole CJK block) or punctuation is its own token and the text between such characters is
-    whitespace-split, so ``"python编程"`` gives ``python 编 程``. EM, F1, max over golds and averaging as for SQuAD.
-
-Sequence labelling (seqeval default mode = conlleval semantics)
-    Tags are ``O`` or ``<prefix>-<type>`` with prefix B/I (schemes IOB1, IOB2) or B/I/E/S (IOBES). Decoding is the
-    same for every scheme: an entity ends before a token if the previous tag was E or S, the token is B, S or O, or
-    the type changes; a non-O token that does not continue an entity starts one (so an I- after O or after another
-    type starts an entity). Entities never cross sentences. Precision, recall and F1 are micro-averaged over exact
-    (type, start, end) matches, per type and overall; ``overall_accuracy`` is token accuracy. All on 0-1 like the
-    Hub ``seqeval`` metric; a 0/0 precision or recall is ``zero_division``, a 0/0 F1 is 0.
+Extractive QA under the SQuAD v1.1 rules (``language=None``) or the official per-language MLQA rules
+(`MLQA_LANGUAGES`), entity-level sequence-labelling scores with seqeval's default (conlleval) semantics, and
+accuracy. See ``docs/metrics.md`` for the exact normalization, tokenization and entity-decoding rules.
 """
 
 from __future__ import annotations
@@ -231,7 +207,7 @@ def get_entities(
     tags: Sequence[str], scheme: str = "IOB2", where: str = "tags"
 ) -> list[tuple[str, int, int]]:
     """Entities ``(type, start, end)`` (``end`` inclusive) of one tag sequence, conlleval / seqeval-default
-    semantics (see the module docstring). ``where`` names the sequence in error messages."""
+    semantics (see ``docs/metrics.md``). ``where`` names the sequence in error messages."""
     if scheme not in SEQEVAL_SCHEMES:
         raise ValueError(f"scheme: {scheme!r} is not supported; allowed: {', '.join(SEQEVAL_SCHEMES)}")
     prefixes = SEQEVAL_SCHEMES[scheme]
