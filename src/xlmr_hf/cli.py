@@ -267,15 +267,18 @@ def _add_settings_commands(sub: Any, command: str | None, task: str | None) -> N
         from .training import PretrainArguments
 
         pre.add_settings(PretrainArguments)
-    _add_finetune(sub, task if command == "finetune" else None)
+    _add_finetune(sub, command, task)
 
 
-def _add_finetune(sub: Any, task: str | None) -> None:
+def _add_finetune(sub: Any, command: str | None, task: str | None) -> None:
+    usage = "xlmr-hf finetune TASK [RECIPE.yaml] [--field value ...]"
+    if command != "finetune":  # the task registry imports every task module: only when fine-tuning
+        sub.add_parser("finetune", help="fine-tuning on Trainer: XNLI, NER, MLQA (see recipes/finetune/)", usage=usage)
+        return
     from .tasks import get_task, task_names
 
     names = task_names()
-    fine = sub.add_parser("finetune", help="fine-tuning on Trainer: " + ", ".join(names) + " (see recipes/finetune/)",
-                          usage="xlmr-hf finetune TASK [RECIPE.yaml] [--field value ...]",
+    fine = sub.add_parser("finetune", usage=usage,
                           description="Fine-tune and evaluate every language; --field value overrides the recipe. "
                                       "Tasks: " + "; ".join(f"{n}: {get_task(n).help}" for n in names)
                                       + ". `xlmr-hf finetune TASK --help` lists the task's fields, TrainingArguments' "
@@ -363,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except Exception as error:  # noqa: BLE001 - every failure ends as one line (the traceback with --debug)
+    except Exception as error:  # noqa: BLE001 -- every failure ends as one line (the traceback with --debug)
         if args.show_traceback:
             traceback.print_exc()
         print(f"xlmr-hf {args.command}: error: {_one_line(error)}", file=sys.stderr)

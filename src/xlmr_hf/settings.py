@@ -1,8 +1,8 @@
 """Settings dataclasses on the command line and in YAML recipes: an argparse parser generated from the fields (type,
 default and help of each, never written twice), values read as YAML scalars and checked against the annotations.
 
-Used by every ``xlmr-hf`` command; torch-free (only ``yaml``). See ``docs/design.md`` ("Settings") for why this is
-not `transformers.HfArgumentParser`.
+Used by every ``xlmr-hf`` command; torch-free (only ``yaml``). ``docs/settings.md`` says why this is not
+`transformers.HfArgumentParser`.
 """
 
 from __future__ import annotations

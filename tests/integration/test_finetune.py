@@ -234,7 +234,7 @@ def test_push_uploads_the_selected_model_results_and_card(data: dict[str, Path],
     saved = json.loads((tmp_path / "job" / "results.json").read_text())
     assert json.loads(files["results.json"]) == saved
     best = max(saved["runs"]["all"].values(), key=lambda r: r["dev"]["selection"])["best_checkpoint"]
-    assert saved["selected"] == {"all": best}
+    assert saved["selected"] == result["selected"] == {"all": best}
     pushed = tmp_path / "pushed"
     pushed.mkdir()
     for name, blob in files.items():

@@ -13,7 +13,7 @@ import torch
 from fixtures import fake_hub
 from huggingface_hub import ModelCard
 from safetensors.torch import load
-from test_pretrain import eval_rows, overrides, setup  # noqa: F401 - setup: the module-scoped corpus/tokenizer fixture
+from test_pretrain import eval_rows, overrides, setup
 
 from xlmr_hf.training import RecipeError, load_recipe, pretrain
 
@@ -24,7 +24,7 @@ def _card(data: bytes, tmp_path: Path) -> ModelCard:
     return ModelCard.load(path)
 
 
-def test_every_checkpoint_has_a_model_card_and_its_weights_once(setup: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+def test_every_checkpoint_has_a_model_card_and_its_weights_once(setup: dict[str, str], tmp_path: Path) -> None:
     result = pretrain(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=12, eval_corpus=setup["corpus"],
                                                   eval_documents=3)))
     checkpoint = Path(result["checkpoint"])
@@ -46,7 +46,7 @@ def test_every_checkpoint_has_a_model_card_and_its_weights_once(setup: dict[str,
 
 
 def test_checkpoints_are_pushed_in_the_background_in_transformers_format(
-        setup: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        setup: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from transformers import XLMRobertaForMaskedLM as HFMaskedLM
 
     hub = fake_hub.install(monkeypatch)
@@ -76,7 +76,7 @@ def test_checkpoints_are_pushed_in_the_background_in_transformers_format(
     assert not any((tmp_path / "run" / ".hub-staging").glob("*"))
 
 
-def test_push_format_xlmr_hf_keeps_our_files(setup: dict[str, str], tmp_path: Path,  # noqa: F811
+def test_push_format_xlmr_hf_keeps_our_files(setup: dict[str, str], tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     hub = fake_hub.install(monkeypatch)
     pretrain(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=10, push_to_hub=True,

@@ -263,6 +263,18 @@ def test_tensorboard_tracker_receives_every_logged_figure(setup: dict[str, str],
     assert sorted(held_out) == [0, 3, 6]
 
 
+def test_report_to_none_and_all_as_in_training_arguments(setup: dict[str, str], tmp_path: Path) -> None:
+    from transformers.integrations import get_available_reporting_integrations
+
+    pretrain(load_recipe(None, overrides(setup, tmp_path / "none", max_steps=2, report_to="none")))
+    assert not (tmp_path / "none" / "pretrain").exists()
+    pretrain(load_recipe(None, overrides(setup, tmp_path / "all", max_steps=2, report_to="all")))
+    assert "tensorboard" in get_available_reporting_integrations()  # the dev extra installs it
+    assert len(list((tmp_path / "all" / "pretrain").glob("events.out.tfevents.*"))) == 1
+    with pytest.raises(RecipeError, match="'none' cannot be combined with other trackers"):
+        load_recipe(None, ["--report_to", "[none, tensorboard]"])
+
+
 def probe_rows(output: Path) -> dict[int, dict]:
     rows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
     return {row["step"]: row for row in rows if "probe/accuracy" in row}

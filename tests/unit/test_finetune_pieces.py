@@ -13,7 +13,13 @@ import torch
 
 from xlmr_hf.models import XLMRobertaConfig, XLMRobertaForTokenClassification
 from xlmr_hf.training import FinetuneArguments, RecipeError, load_recipe
-from xlmr_hf.training.finetune import CollapseMonitor, _table, _write, format_results, freeze_lower_layers
+from xlmr_hf.training.finetune import (
+    CollapseMonitor,
+    _table,
+    _write,
+    format_results,
+    freeze_lower_layers,
+)
 
 
 @pytest.mark.parametrize(("task", "overrides", "message"), [
@@ -144,3 +150,63 @@ def test_table_mean_std_over_seeds_and_writers(tmp_path: Path) -> None:
     one = _table({"all": {1: _runs()["all"][1]}}, ["accuracy"])
     assert "| accuracy | 80.0 | 70.0 | 75.0 |" in format_results({**result, "seeds": [1], "table": one},
                                                                   ["accuracy"])
+
+
+def test_a_new_task_is_one_registered_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registering a `Task` makes it a fine-tuning task: its name, settings, default length and its own fields reach
+    the settings class and the command line."""
+    from dataclasses import dataclass, field
+
+    from xlmr_hf.settings import SettingsParser
+    from xlmr_hf.tasks import Task, register_task, registry, task_names
+
+    monkeypatch.setattr(registry, "_TASKS", dict(registry._TASKS))
+
+    @dataclass
+    class ToyArguments:
+        toy_vocab: int = field(default=7, metadata={"help": "toy symbols"})
+
+    @register_task
+    class ToyTask(Task):
+        name, title, help, settings = "toy", "Toy", "a toy task", ("only",)
+        default_max_seq_length, arguments = 48, ToyArguments
+
+        def all_languages(self, args):
+            return ("en",)
+
+        def load(self, args, languages):
+            raise NotImplementedError
+
+        def features(self, args, dataset, tokenizer, labels, train):
+            raise NotImplementedError
+
+        def score(self, evalset, predictions, monitor):
+            raise NotImplementedError
+
+    assert "toy" in task_names()
+    args = load_recipe(None, ["--toy_vocab", "9"], cls=FinetuneArguments.for_task("toy"))
+    assert (args.task, args.toy_vocab, args.resolved_setting(), args.resolved_max_seq_length()) == \
+        ("toy", 9, "only", 48)
+    parser = SettingsParser(prog="x")
+    parser.add_settings(FinetuneArguments.for_task("toy"))
+    assert "--toy_vocab int" in parser.format_help() and "toy symbols (default: 7)" in parser.format_help()
+
+
+def test_finetune_card_names_a_hub_base_model_and_one_result_per_language_and_metric(tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    from xlmr_hf.tasks import get_task
+    from xlmr_hf.training.cards import finetune_card
+
+    args = load_recipe(None, ["--model_name_or_path", "FacebookAI/xlm-roberta-base"], cls=FinetuneArguments.for_task(
+        "ner"))
+    scores = {"f1": {"mean": 80.0}, "precision": {"mean": 81.0}, "recall": {"mean": 79.0}}
+    result = {"table": {"en": scores, "de": scores, "avg": scores}, "setting": "en", "selection": "joint-dev",
+              "seeds": [42]}
+    finetune_card(args, result, task=get_task("ner"), results_markdown="| metric |", push_format="transformers",
+                  model_name="me/ner").save(tmp_path / "README.md")
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.base_model == "FacebookAI/xlm-roberta-base" and card.data.pipeline_tag == "token-classification"
+    assert card.data.language == ["de", "en"]
+    assert sorted((r.dataset_config, r.metric_type) for r in card.data.eval_results) == [
+        (lang, metric) for lang in ("de", "en") for metric in ("f1", "precision", "recall")]

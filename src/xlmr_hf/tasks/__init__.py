@@ -16,9 +16,9 @@ from .scoring import (
 )
 
 __all__ = [
-    "EvalSet",
     "METRIC_NAMES",
     "MLQA_LANGUAGES",
+    "EvalSet",
     "Task",
     "TaskData",
     "TaskDataError",

@@ -18,14 +18,14 @@ from .base import EvalSet, Task, TaskData, TaskDataError
 from .registry import register_task
 
 __all__ = [
-    "NERArguments",
-    "NERTask",
     "CONLL_FILES",
     "CONLL_LANGUAGES",
     "DATASETS",
     "HUB_SOURCES",
     "PANX_LANGUAGES",
     "SETTINGS",
+    "NERArguments",
+    "NERTask",
     "iob1_to_iob2",
     "load_ner",
     "merge_window_predictions",

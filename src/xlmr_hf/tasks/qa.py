@@ -22,12 +22,12 @@ from .registry import register_task
 from .scoring import MLQA_LANGUAGES
 
 __all__ = [
-    "MLQAArguments",
-    "MLQATask",
     "MLQA_HUB_ID",
     "MLQA_LANGUAGES",
     "QA_FEATURES",
     "SQUAD_HUB_ID",
+    "MLQAArguments",
+    "MLQATask",
     "load_qa",
     "mlqa_file_path",
     "postprocess_qa",
@@ -230,7 +230,7 @@ def load_qa(
     max_train_examples: int | None = None,
     max_eval_examples: int | None = None,
 ) -> TaskData:
-    """SQuAD v1.1 train + MLQA dev/test (see the module docstring for sources, keys and columns).
+    """SQuAD v1.1 train + MLQA dev/test (sources, keys and columns: ``docs/finetuning.md``, "MLQA").
 
     ``eval_pairs`` adds cross-lingual (context_language, question_language) pairs, keyed ``"<c>-<q>"`` (a pair with
     equal languages is the monolingual key). ``data_dir`` switches MLQA (and, unless ``squad_file`` is given, SQuAD) to
@@ -471,7 +471,7 @@ def postprocess_qa(
     n_best: int = 20,
     max_answer_length: int = 30,
 ) -> dict[str, str]:
-    """Predicted answer text per example id (see the module docstring for the rules).
+    """Predicted answer text per example id (the rules: ``docs/finetuning.md``, "MLQA").
 
     ``examples``: rows with ``id`` and ``context``; ``features``: the `prepare_eval_features` rows (``example_id``,
     ``offset_mapping``) in the order of the logits; ``start_logits`` / ``end_logits``: one row per feature (an array

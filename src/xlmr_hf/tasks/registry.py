@@ -32,7 +32,8 @@ def _discover() -> None:
     global _discovered
     if _discovered:
         return
-    from . import __name__ as package, __path__ as path
+    from . import __name__ as package
+    from . import __path__ as path
 
     for module in pkgutil.iter_modules(path):
         if not module.name.startswith("_") and module.name not in _INFRASTRUCTURE:

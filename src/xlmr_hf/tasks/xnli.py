@@ -325,7 +325,7 @@ def load_xnli(
     max_train_examples: int | None = None,
     max_eval_examples: int | None = None,
 ) -> TaskData:
-    """The raw examples of one XNLI run in `setting` (see the module docstring for settings, sources and layouts).
+    """The raw examples of one XNLI run in `setting` (settings, sources and layouts: ``docs/finetuning.md``, "XNLI").
 
     `languages` are the evaluation languages (and, for ``translate-train``/``translate-train-all``, the training
     languages; ``translate-train`` takes exactly one). `train_language` is the training language of

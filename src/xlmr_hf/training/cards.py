@@ -64,8 +64,7 @@ def pretraining_card(args: Any, *, model_name: str, languages: Sequence[str], st
         model_name=model_name, summary=summary, languages=languages, pipeline_tag="fill-mask",
         tags=["fill-mask", "multilingual"], license=args.license, sections=sections,
         eval_results=pretraining_eval_results(eval_results, eval_corpus or "heldout"),
-        hyperparameters=hyperparameters, base_model=getattr(args, "model_name_or_path", None)
-        if _is_hub_id(getattr(args, "model_name_or_path", None)) else None,
+        hyperparameters=hyperparameters,
         loading=loading_instructions("AutoModelForMaskedLM", push_format, model_name))
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["CheckpointError", "checkpoints", "clear_output_dir", "latest_checkpoint", "load_checkpoint", "prepare_output_dir",
-           "save_checkpoint", "store_weights_once", "truncate_metrics"]
+__all__ = ["CheckpointError", "checkpoints", "clear_output_dir", "latest_checkpoint", "load_checkpoint",
+           "prepare_output_dir", "save_checkpoint", "store_weights_once", "truncate_metrics"]
 
 logger = logging.getLogger(__name__)
 

@@ -157,8 +157,8 @@ class FinetuneArguments(TrainingArguments):
         """Each field's allowed values; errors name the field, the value and what is allowed."""
         fixed = type(self).__dataclass_fields__["task"].default
         if type(self) is not FinetuneArguments and self.task != fixed:
-            raise RecipeError(f"task={self.task!r}, but these are the settings of {fixed!r} (xlmr-hf finetune {fixed}); "
-                              f"remove task from the recipe or run xlmr-hf finetune {self.task}")
+            raise RecipeError(f"task={self.task!r}, but these are the settings of {fixed!r} (xlmr-hf finetune "
+                              f"{fixed}); remove task from the recipe or run xlmr-hf finetune {self.task}")
         task = self.task_definition
         if self.setting is not None and self.setting not in task.settings:
             raise RecipeError(f"setting={self.setting!r} for task {self.task}; allowed: {list(task.settings)}")

@@ -1,30 +1,7 @@
-"""`xlmr-hf pretrain`: one readable Accelerate loop for masked-LM pretraining.
-
-Held-out evaluation (`xlmr_hf.training.evaluation`): per-language MLM loss and accuracy before training, every
-``eval_steps`` and at the end, as ``eval/...`` lines in ``metrics.jsonl``.
-
-The loop knows nothing about DeepSpeed: ZeRO stages, offload and the process layout come from the ``accelerate launch``
-config. Per optimizer step it runs ``gradient_accumulation_steps`` micro-batches of `PretrainingStream` (each process
-takes its slice of every global batch), under bf16/fp16 autocast, clips the gradient norm and steps AdamW with
-RoBERTa's settings (β = 0.9/0.98, ε = 1e-6, weight decay 0.01 except LayerNorm weights and biases; torch's fused
-kernel, as the Trainer's default ``adamw_torch_fused``) on a linear warmup + linear decay schedule.
-
-Every ``logging_steps`` one JSON line goes to ``<output_dir>/metrics.jsonl``: ``step``, ``loss`` (mean MLM loss of the
-steps since the last line, averaged over processes), ``learning_rate``, ``tokens_per_s`` (non-pad tokens, all
-processes), ``mfu`` and cumulative ``tokens/<lang>``. MFU counts model FLOPs (`training_flops_per_token`): 6 per encoder
-parameter per token, the LM head (transform + vocabulary projection) on the masked share of tokens only, plus the
-attention matmuls ``12 · layers · hidden · seq_len``, against ``peak_flops`` (measured with a bf16 GEMM at start unless given) times the number of processes.
-
-Downstream probe (`xlmr_hf.training.probe`, with ``probe_set``): a linear classifier fitted on frozen mean-pooled
-features of a small labelled set, scored per language before training, every ``probe_steps`` and at the end, as
-``probe/...`` lines in ``metrics.jsonl``. It draws no global random numbers. With ``early_stopping_patience`` the run
-stops (and checkpoints) once ``early_stopping_metric`` has not improved for that many probes; the early-stopping state
-is part of the checkpoint.
-
-Exact resume: checkpoints (`xlmr_hf.training.checkpointing`) hold the model, optimizer, scheduler, every process's RNG
-and the stream state, so a run killed at any point and resumed from its last checkpoint continues with exactly the
-losses of an uninterrupted run (tested on CPU), reading neither a document twice nor skipping one.
-"""
+"""`xlmr-hf pretrain`: one readable Accelerate loop for masked-LM pretraining on `PretrainingStream`, with held-out
+evaluation, the downstream probe, exact resume, model cards and Hub pushes. The loop knows nothing about DeepSpeed
+(the ``accelerate launch`` config decides). What each step does, what ``metrics.jsonl`` holds and how MFU is counted
+are in ``docs/pretraining.md``; checkpoints and the output-directory rules in ``docs/checkpoints.md``."""
 
 from __future__ import annotations
 
@@ -161,7 +138,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     from accelerate.utils import InitProcessGroupKwargs, set_seed
 
     args.validate()
-    # Several CPU processes (accelerate launch): gloo, which ZeRO on CPU needs (STACK.md).
+    # Several CPU processes (accelerate launch): gloo, which ZeRO on CPU needs (docs/pretraining.md, "Launchers").
     cpu_distributed = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     # cpu=True makes accelerate treat it as MULTI_CPU (else it counts the processes but never synchronises them).
     # DeepSpeed on CPU needs only the gloo backend, given to the Accelerator below (a PartialState created first would
@@ -266,7 +243,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     if args.push_to_hub and accelerator.is_main_process:
         from ..hub import HubPusher
 
-        pusher = HubPusher(args.hub_model_id, private=args.hub_private_repo)  # fails here, before training, without auth
+        # fails here, before training, without authentication
+        pusher = HubPusher(args.hub_model_id, private=args.hub_private_repo)
 
     def card(push_format: str) -> Any:
         return pretraining_card(args, model_name=args.hub_model_id or output_dir.name, languages=stream.languages,
