@@ -355,7 +355,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = _command_of(argv)[0] or ""
     try:
         parser = build_parser(argv)
-        args = parser.parse_args(argv)
+        args, rest = parser.parse_known_args(argv)
+        if rest:
+            settings = getattr(args, "settings_parser", None)
+            if settings is None:
+                parser.error(f"unrecognized arguments: {' '.join(rest)}")
+            settings.reject_unknown(rest)
     except RecipeError as error:  # bad command line: argparse's message, one line
         print(f"xlmr-hf{' ' + command if command else ''}: error: {_one_line(error)}", file=sys.stderr)
         return 2

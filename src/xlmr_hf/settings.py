@@ -269,6 +269,14 @@ class SettingsParser(argparse.ArgumentParser):
                                default=argparse.SUPPRESS, help=f"same as --{f.name} false")
         self.settings_fields[f.name] = hint
 
+    def reject_unknown(self, rest: Sequence[str]) -> None:
+        """Raise for what `parse_known_args` left over: an unknown ``--field`` gets a did-you-mean."""
+        for item in rest:
+            if item.startswith("--"):
+                raise _unknown(item[2:].split("=", 1)[0].replace("-", "_"), self.settings_fields)
+        if rest:
+            raise RecipeError(f"overrides must be --field value pairs, got {rest[0]!r}")
+
     def settings_values(self, namespace: argparse.Namespace) -> dict[str, Any]:
         """The settings given on the command line, typed (fields not given are absent)."""
         out = {}
@@ -314,8 +322,5 @@ def parse_overrides(cls: type, items: Sequence[str]) -> dict[str, Any]:
         if flag is not None and "expected" in str(error):
             raise RecipeError(f"override {flag} has no value") from None
         raise
-    for item in rest:
-        if item.startswith("--"):
-            raise _unknown(item[2:].split("=", 1)[0].replace("-", "_"), parser.settings_fields)
-        raise RecipeError(f"overrides must be --field value pairs, got {item!r}")
+    parser.reject_unknown(rest)
     return parser.settings_values(namespace)
