@@ -30,7 +30,8 @@ def pretraining_eval_results(eval_results: Mapping[str, float] | None, corpus: s
     """`EvalResult` fields for each language's held-out MLM loss and accuracy."""
     if not eval_results:
         return []
-    name = Path(corpus).name or corpus
+    path = Path(corpus)
+    name = (path.parent.name if path.name in ("heldout", "held-out", "eval") else path.name) or corpus
     out = []
     for key, value in sorted(eval_results.items()):
         parts = key.split("/")
