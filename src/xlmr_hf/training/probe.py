@@ -1,27 +1,7 @@
-"""Downstream probe during pretraining: a linear classifier on frozen features, scored per language.
-
-XLM-R's downstream accuracy kept improving after validation perplexity had plateaued, so it was stopped on downstream
-tasks. This module gives the pretraining loop that signal cheaply. A *probe set* is a small labelled classification set
-(named in the recipe). At each probe the encoder (``model.roberta`` when present, else the model; ``.module`` wrappers
-such as DDP are unwrapped) runs frozen -- eval mode, ``torch.no_grad`` -- and each example's feature is the **mean of
-the last hidden states over its non-padding tokens** (``attention_mask`` = 1, ``<s>``/``</s>`` included). Mean pooling
-is used rather than the ``<s>`` state because masked-LM pretraining has no sentence-level loss: nothing trains ``<s>``
-to summarise the sentence. A multinomial logistic regression (linear layer + softmax) is then fitted full-batch on the
-training features, standardised with the training mean/std, in float64 with L-BFGS for ``steps`` iterations; its
-initial weights come from its own ``torch.Generator`` seeded with ``seed``. It is scored on the eval split per
-language. No global random state (torch, numpy, ``random``) is read or advanced and every module's train/eval flag is
-restored, so probing does not change the training trajectory; two probes of the same weights give identical results.
-
-File format: a directory with ``train.jsonl`` and ``eval.jsonl``, or one ``.jsonl`` file whose rows also carry
-``"split": "train"`` or ``"eval"``. One JSON object per line (blank lines are skipped, other fields ignored)::
-
-    {"language": "de", "text": "Es regnet.", "label": "weather"}
-    {"language": "en", "text": "A man sleeps.", "text_pair": "Someone rests.", "label": 0}
-
-``label`` is a string or an integer; every eval label must occur in the training split, which needs at least 2
-classes. ``text_pair`` (optional, for NLI-style pairs) is encoded as ``<s> text </s></s> text_pair </s>``. Examples
-longer than ``max_length`` tokens are truncated (the longer text of a pair first) and counted in the log.
-"""
+"""Downstream probe during pretraining: a linear classifier (L-BFGS, float64) on frozen mean-pooled features of a small
+labelled set, scored per language, that reads no global random state (`load_probe_set`, `run_probe`, `EarlyStopping`).
+Why mean pooling, how it stays out of the training trajectory and the probe-set format are in
+``docs/pretraining.md`` ("The downstream probe")."""
 
 from __future__ import annotations
 
@@ -124,7 +104,7 @@ def _fit_pair(la: int, lb: int, budget: int) -> tuple[int, int]:
 
 def load_probe_set(path: str | Path, tokenizer: Any, *, max_length: int = 128,
                    train_languages: Sequence[str] | None = None) -> ProbeSet:
-    """Read and tokenize a probe set (format in the module docstring); ``train_languages`` keeps only those languages'
+    """Read and tokenize a probe set (format: ``docs/pretraining.md``); ``train_languages`` keeps only those languages'
     training examples (cross-lingual transfer: train on ``["en"]``, score every language)."""
     _check_int(max_length, "max_length", 6)
     path = Path(path)
