@@ -89,7 +89,7 @@ def model_card(*, model_name: str, summary: str, languages: Sequence[str], pipel
 class HubPusher:
     """Uploads folders to one model repository in the background, in order (huggingface_hub runs the futures of one
     `HfApi` on a single worker thread). ``prepare(source, staging)`` writes what is uploaded (by default a copy of the
-    folder without its ``accelerate/`` training state): the staging copy means pruning old checkpoints cannot pull
+    folder without its ``training_state/``): the staging copy means pruning old checkpoints cannot pull
     files from under an upload."""
 
     def __init__(self, repo_id: str, *, private: bool = True, token: str | None = None,
@@ -130,4 +130,4 @@ class HubPusher:
 
 
 def _copy_without_training_state(source: Path, staging: Path) -> None:
-    shutil.copytree(source, staging, ignore=shutil.ignore_patterns("accelerate"))
+    shutil.copytree(source, staging, ignore=shutil.ignore_patterns("training_state", "manifest.json"))

@@ -40,7 +40,8 @@ def test_every_checkpoint_has_a_model_card_and_its_weights_once(setup: dict[str,
     assert "- learning_rate: 0.002" in card.text and "- seq_len: 32" in card.text
     # the weights are stored once: accelerate's state holds no copy of the model
     assert (checkpoint / "model.safetensors").is_file()
-    assert not list((checkpoint / "accelerate").glob("model*")), sorted((checkpoint / "accelerate").iterdir())
+    state = sorted(p.name for p in (checkpoint / "training_state").iterdir())
+    assert state == ["optimizer.safetensors", "rng_state_0.safetensors", "scheduler.json"], state
     # the tokenizer's model_max_length is what the model's positions allow (seq_len 32 -> 34 positions)
     assert json.loads((checkpoint / "tokenizer_config.json").read_text())["model_max_length"] == 32
 
@@ -59,7 +60,8 @@ def test_checkpoints_are_pushed_in_the_background_in_transformers_format(
         assert upload.thread != threading.main_thread().name  # not the training thread
         assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "trainer_state.json"} <= set(
             upload.files)
-        assert not any(f.startswith("accelerate/") or f.endswith(".py") for f in upload.files)
+        assert not any(f.startswith("training_state/") or f.endswith(".py") for f in upload.files)
+        assert "manifest.json" not in upload.files
         assert json.loads(upload.files["config.json"])["model_type"] == "xlm-roberta"
     # what the Hub holds loads with plain transformers and equals the checkpoint written on disk
     pushed = tmp_path / "pushed"

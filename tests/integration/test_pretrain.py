@@ -237,8 +237,8 @@ def test_two_cpu_processes_ddp_match_one_process(setup: dict[str, str], tmp_path
         events = sorted((tmp_path / name / "pretrain").glob("events.out.tfevents.*"))
         assert len(events) == 1, events  # written once, by the main process
     one, two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
-    states = sorted(p.name for p in (tmp_path / "two" / "checkpoint-10" / "accelerate").glob("random_states_*.pkl"))
-    assert states == ["random_states_0.pkl", "random_states_1.pkl"]  # really two processes
+    states = sorted(p.name for p in (tmp_path / "two" / "checkpoint-10" / "training_state").glob("rng_state_*"))
+    assert states == ["rng_state_0.safetensors", "rng_state_1.safetensors"]  # really two processes
     for step in one:
         assert two[step]["loss"] == pytest.approx(one[step]["loss"], abs=1e-4), step
         assert two[step]["learning_rate"] == one[step]["learning_rate"]

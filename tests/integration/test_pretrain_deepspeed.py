@@ -99,9 +99,11 @@ def test_zero_on_two_cpu_processes_matches_one_process(setup: dict[str, Path], c
     # TensorBoard on: the run must exit 0 (it used to exit 1 after success) and write its event file once
     _run(config, output, setup["corpus"], setup["tokenizer"], *probe, "--report_to", "[tensorboard]")
     assert len(list((output / "pretrain").glob("events.out.tfevents.*"))) == 1
-    states = sorted(p.name for p in (output / "checkpoint-12" / "accelerate").glob("random_states_*.pkl"))
-    assert states == ["random_states_0.pkl", "random_states_1.pkl"]  # really two processes
-    shards = sorted(p.name for p in (output / "checkpoint-12" / "accelerate" / "pytorch_model").glob("*optim*"))
+    state = output / "checkpoint-12" / "training_state"
+    states = sorted(p.name for p in state.glob("rng_state_*"))
+    assert states == ["rng_state_0.safetensors", "rng_state_1.safetensors"]  # really two processes
+    assert not list(state.rglob("*.pkl"))  # no pickled RNG or scheduler state
+    shards = sorted(p.name for p in (state / "deepspeed" / "pytorch_model").glob("*optim*"))
     assert len(shards) == 2, shards  # the optimizer state is partitioned over both (ZeRO)
     _assert_same_run(output, setup["runs"] / "reference")
     if probe:

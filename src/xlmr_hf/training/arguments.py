@@ -19,6 +19,12 @@ __all__ = ["PretrainArguments", "RecipeError", "load_recipe", "read_recipe", "re
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 PUSH_FORMATS = ("transformers", "xlmr-hf")
+NAN_POLICIES = ("stop", "skip")
+# Settings whose change on resume changes the training trajectory (compared with the checkpoint's run_config.yaml).
+TRAJECTORY_FIELDS = ("seq_len", "packing", "padding_free", "mask_rate", "masking", "whole_word", "alpha", "languages",
+                     "learning_rate", "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon",
+                     "max_grad_norm", "global_batch_size", "micro_batch_size", "gradient_accumulation_steps",
+                     "model_preset", "model_overrides", "tokenizer", "tokenizer_vocab_size", "mixed_precision", "seed")
 
 
 def _help(text: str) -> dict[str, str]:
@@ -109,6 +115,12 @@ class PretrainArguments:
         "format of pushed models: transformers (the plain xlm-roberta format: the Hub widget and transformers load "
         "it without remote code, and xlmr-hf loads it unchanged) or xlmr-hf (our config with auto_map; needs "
         "trust_remote_code=True without xlmr-hf)"))
+    nan_policy: str = field(default="stop", metadata=_help(
+        "a step whose loss or gradient norm is not finite: stop (end the run with an error naming the step; nothing "
+        "of that step is written) or skip (skip its update, count it in skipped_steps; not under DeepSpeed)"))
+    allow_config_change: bool = field(default=False, metadata=_help(
+        "resume even if settings that change the training trajectory differ from the checkpoint's (each change is "
+        "logged and applied); raising max_steps is always allowed"))
     license: str | None = field(default="mit", metadata=_help(
         "license in the model cards (a Hub license identifier; XLM-R's is mit)"))
     peak_flops: float | None = field(default=None, metadata=_help(
@@ -137,6 +149,8 @@ class PretrainArguments:
             raise RecipeError(f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise RecipeError(f"mixed_precision must be one of {list(MIXED_PRECISION)}, got {self.mixed_precision!r}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise RecipeError(f"nan_policy must be one of {list(NAN_POLICIES)}, got {self.nan_policy!r}")
         if self.push_format not in PUSH_FORMATS:
             raise RecipeError(f"push_format must be one of {list(PUSH_FORMATS)}, got {self.push_format!r}")
         self.report_to = resolve_report_to(self.report_to)
@@ -166,6 +180,20 @@ class PretrainArguments:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def trajectory_changes(self, trained_with: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """``{field: (checkpoint's value, this value)}`` for the `TRAJECTORY_FIELDS` that differ."""
+        mine = self.to_dict()
+        return {name: (trained_with[name], mine[name]) for name in TRAJECTORY_FIELDS
+                if name in trained_with and _comparable(trained_with[name]) != _comparable(mine[name])}
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_comparable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _comparable(v) for k, v in value.items()}
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
 
 def resolve_report_to(value: str | Sequence[str] | None) -> list[str]:
     """``report_to`` as `TrainingArguments` reads it: ``none`` (or empty) is no tracker, ``all`` every installed one
@@ -189,7 +217,10 @@ def load_recipe(path: str | os.PathLike[str] | None, overrides: Sequence[str] | 
     Override values are parsed as YAML scalars (``--max_steps 10``, ``--languages [en, fr]`` or ``--languages en fr``,
     ``--corpus null``); a boolean field also stands alone (``--padding_free``). See `xlmr_hf.settings`."""
     values: dict[str, Any] = read_recipe(path) if path is not None else {}
-    values.update(overrides if isinstance(overrides, Mapping) else parse_overrides(cls, overrides))
+    given = overrides if isinstance(overrides, Mapping) else parse_overrides(cls, overrides)
+    for name, value in given.items():  # a mapping given on the command line merges into the recipe's
+        merge = isinstance(value, Mapping) and isinstance(values.get(name), Mapping)
+        values[name] = {**values[name], **value} if merge else value
     args = build_settings(cls, values)
     args.validate()
     return args

@@ -20,6 +20,7 @@ _FINETUNE_HYPERPARAMETERS = ("learning_rate", "num_train_epochs", "max_steps", "
                              "gradient_accumulation_steps", "warmup_steps", "weight_decay", "lr_scheduler_type",
                              "max_seq_length", "selection", "seeds", "bf16", "fp16")
 _MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json")
+_TRAINING_STATE = ("training_state", "manifest.json")  # optimizer, scheduler, RNG: never pushed
 
 
 def _is_hub_id(name: str | None) -> bool:
@@ -106,7 +107,7 @@ def finetune_card(args: Any, result: Mapping[str, Any], *, task: Any, results_ma
 
 def stage_for_push(push_format: str, card: Callable[[str], Any] | None = None,
                    extra_files: Sequence[Path] = ()) -> Callable[[Path, Path], None]:
-    """A ``prepare(source, staging)`` for `HubPusher.push`: the folder without ``accelerate/``, converted to the plain
+    """A ``prepare(source, staging)`` for `HubPusher.push`: the folder without its training state, converted to the plain
     transformers format when ``push_format`` is ``transformers`` and the model is ours, with ``card(push_format)``
     saved as README.md and ``extra_files`` (results tables) beside it."""
 
@@ -116,12 +117,12 @@ def stage_for_push(push_format: str, card: Callable[[str], Any] | None = None,
             from ..models.conversion import export_to_transformers
 
             export_to_transformers(source, staging)
-            skip = shutil.ignore_patterns("accelerate", "*.py", "model*.safetensors*", *_MODEL_FILES)
+            skip = shutil.ignore_patterns(*_TRAINING_STATE, "*.py", "model*.safetensors*", *_MODEL_FILES)
             for path in source.iterdir():
                 if not (staging / path.name).exists() and not skip(str(source), [path.name]):
                     (shutil.copytree if path.is_dir() else shutil.copy2)(path, staging / path.name)
         else:
-            shutil.copytree(source, staging, ignore=shutil.ignore_patterns("accelerate"))
+            shutil.copytree(source, staging, ignore=shutil.ignore_patterns(*_TRAINING_STATE))
         for path in extra_files:
             shutil.copy2(path, staging / path.name)
         if card is not None:

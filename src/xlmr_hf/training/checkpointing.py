@@ -13,19 +13,36 @@ import os
 import re
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["CheckpointError", "checkpoints", "clear_output_dir", "latest_checkpoint", "load_checkpoint",
-           "prepare_output_dir", "save_checkpoint", "store_weights_once", "truncate_metrics"]
+from .state import (
+    MANIFEST,
+    StateError,
+    load_json,
+    load_optimizer,
+    load_rng_state,
+    load_tensors,
+    rng_file,
+    save_optimizer,
+    save_rng_state,
+    scan_pickles,
+    verify_manifest,
+    write_manifest,
+)
+
+__all__ = ["CheckpointError", "Checkpointer", "checkpoints", "clear_output_dir", "latest_checkpoint",
+           "prepare_output_dir", "truncate_metrics"]
 
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.json"
 STREAM_STATE = "stream_state.json"
+TRAINING_STATE = "training_state"  # optimizer, scheduler, RNG (and DeepSpeed's shards): never pushed to the Hub
 
 
 class CheckpointError(ValueError):
@@ -39,7 +56,7 @@ def checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
     if root.is_dir():
         for path in root.iterdir():
             match = _NAME.match(path.name)
-            if match and (path / TRAINER_STATE).is_file():
+            if match and (path / MANIFEST).is_file():
                 found.append((int(match.group(1)), path))
     return [path for _, path in sorted(found)]
 
@@ -53,46 +70,123 @@ def latest_checkpoint(output_dir: str | os.PathLike[str]) -> Path:
     return found[-1]
 
 
-def save_checkpoint(accelerator: Any, model: Any, tokenizer: Any, output_dir: str | os.PathLike[str], step: int,
-                    stream_state: Mapping[str, Any], trainer_state: Mapping[str, Any], run_config: Mapping[str, Any],
-                    keep: int, card: Any = None) -> Path:
-    """Write ``checkpoint-<step>`` atomically (all processes call this), with ``card`` (a `ModelCard`) as README.md;
-    returns its path."""
-    root = Path(output_dir)
-    final, tmp = root / f"checkpoint-{step}", root / f".tmp-checkpoint-{step}"
-    if accelerator.is_main_process and tmp.exists():
-        shutil.rmtree(tmp)
-    accelerator.wait_for_everyone()
-    # Every process creates the directory: under DeepSpeed each writes its RNG state there before the main one does.
-    (tmp / "accelerate").mkdir(parents=True, exist_ok=True)
-    accelerator.save_state(str(tmp / "accelerate"))
-    state_dict = accelerator.get_state_dict(model)  # consolidated under ZeRO-3 (every process must take part)
-    if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+@dataclass
+class Checkpointer:
+    """Writes and restores the checkpoints of one run: every process calls `save` and `load`."""
+
+    accelerator: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    tokenizer: Any
+    output_dir: Path
+    keep: int
+
+    @property
+    def _deepspeed(self) -> bool:
+        from accelerate.utils import DistributedType
+
+        return self.accelerator.distributed_type == DistributedType.DEEPSPEED
+
+    def save(self, step: int, *, stream_state: Mapping[str, Any], trainer_state: Mapping[str, Any],
+             run_config: Mapping[str, Any], card: Any = None) -> Path:
+        """Write ``checkpoint-<step>`` atomically (with ``card``, a `ModelCard`, as README.md); returns its path. A
+        failed write (a full disk, say) leaves the earlier checkpoints as they were and names the file."""
+        acc = self.accelerator
+        final, tmp = self.output_dir / f"checkpoint-{step}", self.output_dir / f".tmp-checkpoint-{step}"
+        if acc.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)
+        acc.wait_for_everyone()
+        try:
+            self._write_state(tmp, step, stream_state, trainer_state, run_config, card)
+            acc.wait_for_everyone()  # every process's files are there: the manifest covers them all
+            if acc.is_main_process:
+                write_manifest(tmp, step)  # last: a checkpoint without it is never used
+                if final.exists():
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
+                self._rotate(final)
+        except OSError as error:
+            if acc.is_main_process:
+                shutil.rmtree(tmp, ignore_errors=True)
+            where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+            raise CheckpointError(f"writing checkpoint-{step} failed: {error.strerror or error}{where}; the earlier "
+                                  "checkpoints are intact") from error
+        acc.wait_for_everyone()
+        return final
+
+    def _write_state(self, tmp: Path, step: int, stream_state: Mapping[str, Any], trainer_state: Mapping[str, Any],
+                     run_config: Mapping[str, Any], card: Any) -> None:
+        acc, state = self.accelerator, tmp / TRAINING_STATE
+        state.mkdir(parents=True, exist_ok=True)  # every process: each writes its own RNG state there
+        if self._deepspeed:  # the engine's own format: module, optimizer shards (scanned, never unpickled, on load)
+            acc.save_state(str(state / "deepspeed"))
+            for stray in (state / "deepspeed").glob(f"random_states_{acc.process_index}.pkl"):
+                stray.unlink()  # accelerate's pickled RNG state: ours is rng_state_<rank>.safetensors
+        save_rng_state(state / rng_file(acc.process_index))
+        model_state = acc.get_state_dict(self.model)  # consolidated under ZeRO-3 (every process takes part)
+        if not acc.is_main_process:
+            return
+        if not self._deepspeed:
+            save_optimizer(self.optimizer, state / "optimizer.safetensors")
+        (state / "scheduler.json").write_text(json.dumps(self.scheduler.state_dict()))
+        if acc.scaler is not None:
+            (state / "scaler.json").write_text(json.dumps(acc.scaler.state_dict()))
+        acc.unwrap_model(self.model).save_pretrained(tmp, state_dict=model_state, safe_serialization=True)
+        self.tokenizer.save_pretrained(tmp)
         if card is not None:
             card.save(tmp / "README.md")
         (tmp / STREAM_STATE).write_text(json.dumps(stream_state))
         (tmp / "run_config.yaml").write_text(yaml.safe_dump(dict(run_config), sort_keys=False))
-        (tmp / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=1))  # last: marks the content complete
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        others = [path for path in checkpoints(root) if path != final]  # the one just written is always kept
-        for old in others[:max(0, len(others) - (keep - 1))]:
+        (tmp / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=1, allow_nan=False))
+
+    def _rotate(self, final: Path) -> None:
+        others = [path for path in checkpoints(self.output_dir) if path != final]  # the one just written is kept
+        for old in others[:max(0, len(others) - (self.keep - 1))]:
             shutil.rmtree(old, ignore_errors=True)
-            logger.info("removed old checkpoint %s (save_total_limit=%d)", old, keep)
-    accelerator.wait_for_everyone()
-    return final
+            logger.info("removed old checkpoint %s (save_total_limit=%d)", old, self.keep)
 
+    def verify(self, path: Path) -> None:
+        """Check ``path`` against its manifest on every process (the main one also hashes every file); if any
+        process finds a problem, all of them raise."""
+        acc, problem = self.accelerator, None
+        try:
+            verify_manifest(path, hash_files=acc.is_main_process)
+            scan_pickles(sorted((path / TRAINING_STATE).rglob("*")))
+            if not (path / TRAINING_STATE / rng_file(acc.process_index)).is_file():
+                raise StateError(f"{path / TRAINING_STATE / rng_file(acc.process_index)}: missing; the checkpoint "
+                                 "was written by fewer processes than this run has")
+        except StateError as error:
+            problem = error
+        if acc.num_processes > 1:
+            import torch
 
-def load_checkpoint(accelerator: Any, path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Restore model/optimizer/scheduler/RNG (via `Accelerator.load_state`); returns (trainer state, stream state)."""
-    path = Path(path)
-    if not (path / TRAINER_STATE).is_file():
-        raise CheckpointError(f"resume_from_checkpoint={str(path)!r} is not a complete checkpoint (no {TRAINER_STATE})")
-    accelerator.load_state(str(path / "accelerate"))
-    return json.loads((path / TRAINER_STATE).read_text()), json.loads((path / STREAM_STATE).read_text())
+            failed = acc.reduce(torch.tensor([float(problem is not None)], device=acc.device), "sum")
+            if float(failed) and problem is None:
+                raise CheckpointError(f"resume_from_checkpoint={str(path)!r}: another process found it damaged")
+        if problem is not None:
+            raise CheckpointError(f"resume_from_checkpoint={str(path)!r}: {problem}") from None
+
+    def load(self, path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """Verify, then restore model, optimizer, scheduler, scaler and this process's RNG; returns (trainer state,
+        stream state, the run config the checkpoint was trained with)."""
+        path = Path(path)
+        self.verify(path)
+        state = path / TRAINING_STATE
+        try:
+            if self._deepspeed:
+                self.accelerator.load_state(str(state / "deepspeed"))  # scanned by `verify`
+            else:
+                _load_model_weights(self.accelerator.unwrap_model(self.model), path)
+                load_optimizer(self.optimizer, state / "optimizer.safetensors")
+            self.scheduler.load_state_dict(load_json(state / "scheduler.json"))
+            if self.accelerator.scaler is not None and (state / "scaler.json").is_file():
+                self.accelerator.scaler.load_state_dict(load_json(state / "scaler.json"))
+            load_rng_state(state / rng_file(self.accelerator.process_index))
+            run_config = yaml.safe_load((path / "run_config.yaml").read_text(encoding="utf-8")) or {}
+            return load_json(path / TRAINER_STATE), load_json(path / STREAM_STATE), run_config
+        except (StateError, yaml.YAMLError) as error:
+            raise CheckpointError(f"resume_from_checkpoint={str(path)!r}: {error}") from None
 
 
 # Files and folders a pretraining run writes into output_dir (removed by overwrite_output_dir).
@@ -157,31 +251,8 @@ def truncate_metrics(path: str | os.PathLike[str], step: int) -> None:
         path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
 
 
-def store_weights_once(accelerator: Any) -> None:
-    """Keep `Accelerator.save_state` from writing the model a second time: the checkpoint's ``model.safetensors``
-    (written by ``save_pretrained``) is what resume loads. DeepSpeed engines save their own format and are left
-    as they are."""
-    from accelerate.utils import DistributedType
-
-    if accelerator.distributed_type == DistributedType.DEEPSPEED:
-        return
-
-    def skip_weights(models: list[Any], weights: list[Any], output_dir: str) -> None:
-        weights.clear()
-
-    def load_weights(models: list[Any], input_dir: str) -> None:
-        for model in models:
-            _load_model_weights(getattr(model, "module", model), Path(input_dir).parent)
-        models.clear()
-
-    accelerator.register_save_state_pre_hook(skip_weights)
-    accelerator.register_load_state_pre_hook(load_weights)
-
-
 def _load_model_weights(model: Any, checkpoint: Path) -> None:
     """Load ``model.safetensors`` (or its shards) of ``checkpoint`` into ``model``; only tied aliases may be absent."""
-    from safetensors.torch import load_file
-
     index = checkpoint / "model.safetensors.index.json"
     files = (sorted({checkpoint / f for f in json.loads(index.read_text())["weight_map"].values()})
              if index.is_file() else [checkpoint / "model.safetensors"])
@@ -189,7 +260,7 @@ def _load_model_weights(model: Any, checkpoint: Path) -> None:
     for file in files:
         if not file.is_file():
             raise CheckpointError(f"{str(checkpoint)!r} has no {file.name}: the model weights cannot be restored")
-        state.update(load_file(file))
+        state.update(load_tensors(file)[0])
     missing, unexpected = model.load_state_dict(state, strict=False)
     seen, aliases = set(), set()
     for name, param in model.named_parameters(remove_duplicate=False):

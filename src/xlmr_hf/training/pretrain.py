@@ -26,18 +26,11 @@ from ..data import (
 from ..models import XLMRobertaConfig, XLMRobertaForMaskedLM
 from .arguments import PretrainArguments, RecipeError
 from .cards import pretraining_card, stage_for_push
-from .checkpointing import (
-    clear_output_dir,
-    load_checkpoint,
-    prepare_output_dir,
-    save_checkpoint,
-    store_weights_once,
-    truncate_metrics,
-)
+from .checkpointing import Checkpointer, checkpoints, clear_output_dir, prepare_output_dir, truncate_metrics
 from .evaluation import build_eval_sets, evaluate, format_eval_table
 from .probe import EarlyStopping, load_probe_set, run_probe
 
-__all__ = ["measure_peak_flops", "pretrain", "training_flops_per_token"]
+__all__ = ["NonFiniteLossError", "measure_peak_flops", "pretrain", "training_flops_per_token"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +62,83 @@ def training_flops_per_token(config: XLMRobertaConfig, model: torch.nn.Module, s
     encoder = sum(p.numel() for i, p in unique.items() if i not in projection | head_ids | positions)
     head = sum(unique[i].numel() for i in head_ids) + config.vocab_size * config.hidden_size
     return 6.0 * encoder + 6.0 * mask_rate * head + 12.0 * config.num_hidden_layers * config.hidden_size * seq_len
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient norm of a step is not finite and ``nan_policy`` is ``stop``."""
+
+
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with non-finite floats as None: metrics.jsonl is strict JSON."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+
+
+def _model_config(args: PretrainArguments, vocab_size: int) -> XLMRobertaConfig:
+    """The model's config; an unknown ``model_overrides`` field is an error with a did-you-mean."""
+    import difflib
+    import inspect
+
+    known = (set(inspect.signature(XLMRobertaConfig.__init__).parameters) - {"self", "kwargs"}) | set(
+        XLMRobertaConfig().to_dict())
+    for name in args.model_overrides:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            raise RecipeError(f"model_overrides: unknown XLMRobertaConfig field {name!r}"
+                              + (f" (did you mean {close[0]!r}?)" if close else "") + f"; fields: {sorted(known)}")
+    overrides = {"vocab_size": vocab_size, "max_position_embeddings": args.seq_len + 2, **args.model_overrides}
+    try:
+        config = XLMRobertaConfig.from_preset(args.model_preset, **overrides)
+    except (ValueError, TypeError) as error:
+        raise RecipeError(f"model_preset={args.model_preset!r} with model_overrides={args.model_overrides!r}: "
+                          f"{error}") from None
+    if config.max_position_embeddings < args.seq_len + 2:
+        raise RecipeError(f"seq_len={args.seq_len} needs max_position_embeddings >= {args.seq_len + 2}, got "
+                          f"{config.max_position_embeddings}")
+    return config
+
+
+def _check_resume(args: PretrainArguments, checkpoint: Path, trained_with: dict[str, Any],
+                  trainer_state: dict[str, Any], processes: int) -> dict[str, tuple[Any, Any]]:
+    """The settings that differ from those ``checkpoint`` was trained with: an error, unless
+    ``allow_config_change`` (then logged and returned); a changed ``max_steps`` is logged."""
+    changes = args.trajectory_changes(trained_with)
+    trained_processes = trainer_state.get("processes", processes)
+    if trained_processes != processes:
+        changes["processes"] = (trained_processes, processes)
+    if changes and not args.allow_config_change:
+        name, (old, new) = next(iter(changes.items()))
+        more = f" (and {', '.join(list(changes)[1:])})" if len(changes) > 1 else ""
+        raise RecipeError(f"resuming {checkpoint.name} with {name}={new!r}, but it was trained with {name}={old!r}"
+                          f"{more}; the run would not continue the same trajectory. Set --allow_config_change true "
+                          "to change it anyway, or resume with the checkpoint's settings")
+    for name, (old, new) in changes.items():
+        logger.warning("allow_config_change: %s changes from %r to %r at step %s", name, old, new,
+                       trainer_state.get("step"))
+    if trained_with.get("max_steps") not in (None, args.max_steps):
+        logger.info("max_steps changes from %s to %d: the learning rate now decays to 0 at step %d",
+                    trained_with["max_steps"], args.max_steps, args.max_steps)
+    return changes
+
+
+def _apply_optimizer_changes(args: PretrainArguments, optimizer: Any, scheduler: Any, step: int) -> None:
+    """Make the restored optimizer and schedule use this run's hyperparameters (``allow_config_change``)."""
+    scheduler.base_lrs = [args.learning_rate for _ in scheduler.base_lrs]
+    factor = _schedule(max(step - 1, 0), args.warmup_steps, args.max_steps) if step else 1.0
+    for index, group in enumerate(optimizer.param_groups):
+        group["initial_lr"], group["lr"] = args.learning_rate, args.learning_rate * factor
+        group["betas"], group["eps"] = (args.adam_beta1, args.adam_beta2), args.adam_epsilon
+        group["weight_decay"] = args.weight_decay if index == 0 else 0.0  # group 0: the decayed parameters
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
+def _finite_step(accelerator: Any, model: Any, step_loss: torch.Tensor, max_grad_norm: float) -> tuple[float, bool]:
+    """(the step's loss averaged over processes, whether it and the gradient norm are finite), with the gradients
+    clipped to ``max_grad_norm``: one host sync per optimizer step, the same on every process."""
+    mean = accelerator.reduce(step_loss, "mean")
+    norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm) if max_grad_norm > 0 else None
+    checks = torch.stack([mean.float(), norm.float().to(mean.device)]) if torch.is_tensor(norm) else mean.float()[None]
+    value, finite = float(mean), bool(torch.isfinite(checks).all())
+    return value, finite
 
 
 def _optimizer(model: torch.nn.Module, args: PretrainArguments) -> torch.optim.Optimizer:
@@ -164,20 +234,19 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     handlers = [InitProcessGroupKwargs(backend="gloo")] if cpu_distributed else []
     accelerator = Accelerator(cpu=cpu_ddp, gradient_accumulation_steps=accumulation, mixed_precision=args.mixed_precision,
                               log_with=args.report_to or None, project_dir=str(output_dir), kwargs_handlers=handlers)
+    if deepspeed and args.nan_policy == "skip":
+        raise RecipeError("nan_policy='skip' cannot be used under DeepSpeed (the engine steps inside backward, "
+                          "before the loss can be checked); allowed there: 'stop'")
+    _model_config(args, args.tokenizer_vocab_size + 2)  # a bad model setting fails before a tokenizer is trained
     if accelerator.is_main_process:
         if args.overwrite_output_dir:
             clear_output_dir(output_dir, tokenizer=args.tokenizer is None)
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "run_config.json").write_text(json.dumps(args.to_dict(), indent=1))
     accelerator.wait_for_everyone()
     tokenizer = _tokenizer(args, corpus, output_dir, accelerator.is_main_process, accelerator)
 
     set_seed(args.seed)
-    overrides = {"vocab_size": len(tokenizer), "max_position_embeddings": args.seq_len + 2, **args.model_overrides}
-    config = XLMRobertaConfig.from_preset(args.model_preset, **overrides)
-    if config.max_position_embeddings < args.seq_len + 2:
-        raise RecipeError(f"seq_len={args.seq_len} needs max_position_embeddings >= {args.seq_len + 2}, got "
-                          f"{config.max_position_embeddings}")
+    config = _model_config(args, len(tokenizer))
     model = XLMRobertaForMaskedLM(config)
     if args.push_to_hub and args.push_format == "transformers" and config.use_language_embeddings:
         raise RecipeError("push_format='transformers' cannot hold language embeddings (use_language_embeddings=True): "
@@ -195,8 +264,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     # num_processes times per call (it assumes a schedule written for one process), finishing warmup and decay early.
     _fill_launcher_config(accelerator, args)
     model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
-    store_weights_once(accelerator)
+    checkpointer = Checkpointer(accelerator, model, optimizer, scheduler, tokenizer, output_dir, args.save_total_limit)
 
     probe_set = stopper = None
     if args.probe_set is not None:
@@ -213,16 +281,25 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                                     metric=args.early_stopping_metric)
 
     step, language_tokens, last_loss, saved = 0, dict.fromkeys(stream.languages, 0), math.nan, None
+    window_losses: list[float] = []
+    window_tokens, skipped_steps = 0, 0
     if resume is not None:
-        trainer_state, stream_state = load_checkpoint(accelerator, resume)
+        trainer_state, stream_state, trained_with = checkpointer.load(resume)
+        step = int(trainer_state["step"])
+        if _check_resume(args, resume, trained_with, trainer_state, accelerator.num_processes):
+            _apply_optimizer_changes(args, optimizer, scheduler, step)
         stream.load_state_dict(stream_state)
-        step, language_tokens = int(trainer_state["step"]), dict(trainer_state["language_tokens"])
-        last_loss = float(trainer_state.get("loss", math.nan))
+        language_tokens = dict(trainer_state["language_tokens"])
+        last_loss = float(trainer_state["loss"]) if trainer_state.get("loss") is not None else math.nan
+        window_losses, window_tokens = list(trainer_state["window"]["losses"]), int(trainer_state["window"]["tokens"])
+        skipped_steps = int(trainer_state["skipped_steps"])
         if stopper is not None and trainer_state.get("early_stopping") is not None:
             stopper.load_state_dict(trainer_state["early_stopping"])
         logger.info("resumed from %s at step %d", resume, step)
         if accelerator.is_main_process:
             truncate_metrics(output_dir / "metrics.jsonl", step)
+    if accelerator.is_main_process:  # what this run really uses (after the resume check)
+        (output_dir / "run_config.json").write_text(json.dumps(args.to_dict(), indent=1))
     if args.report_to:
         accelerator.init_trackers("pretrain", config={k: v for k, v in args.to_dict().items()
                                                       if isinstance(v, (int, float, str, bool))})
@@ -252,10 +329,12 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                                 config=config.to_dict(), eval_corpus=eval_corpus, push_format=push_format)
 
     def checkpoint() -> Path:
-        trainer_state = {"step": step, "language_tokens": language_tokens, "loss": last_loss,
+        trainer_state = {"step": step, "language_tokens": language_tokens,
+                         "loss": last_loss if math.isfinite(last_loss) else None, "processes": accelerator.num_processes,
+                         "skipped_steps": skipped_steps, "window": {"losses": window_losses, "tokens": window_tokens},
                          "early_stopping": stopper.state_dict() if stopper is not None else None}
-        path = save_checkpoint(accelerator, model, tokenizer, output_dir, step, stream.state_dict(), trainer_state,
-                               run_config, args.save_total_limit, card=card("xlmr-hf"))
+        path = checkpointer.save(step, stream_state=stream.state_dict(), trainer_state=trainer_state,
+                                 run_config=run_config, card=card("xlmr-hf"))
         if pusher is not None:
             pusher.push(path, f"Training step {step}", prepare=stage_for_push(args.push_format, card))
         return path
@@ -269,7 +348,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         """One metrics.jsonl line (main process) and ``tracked`` to the trackers."""
         if accelerator.is_main_process:
             with metrics_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+                handle.write(json.dumps(_json_safe(record), allow_nan=False) + "\n")
         if args.report_to:
             accelerator.log(tracked, step=step)
 
@@ -301,15 +380,14 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     stopped_early = False
     model.train()
     batches = iter(stream)
-    window_losses: list[float] = []
-    window_tokens, window_start = 0, time.perf_counter()
+    window_start = time.perf_counter()
     if step >= args.max_steps:
         saved = resume
         logger.info("the run in %s already finished: %s is at step %d of max_steps=%d; nothing to do (raise "
                     "max_steps to train longer)", output_dir, resume, step, args.max_steps)
     progress = tqdm(total=args.max_steps, initial=step, desc="pretrain", disable=not accelerator.is_local_main_process)
     while step < args.max_steps:
-        step_loss = torch.zeros((), device=accelerator.device)
+        step_loss, mean_loss, finite = torch.zeros((), device=accelerator.device), math.nan, True
         for _ in range(accumulation):
             batch = next(batches)
             counts = batch.pop("language_token_counts")
@@ -323,26 +401,38 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 with accelerator.autocast():
                     loss = model(**batch).loss
                 accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
+                step_loss += loss.detach().float() / accumulation
                 if accelerator.sync_gradients:
+                    mean_loss, finite = _finite_step(accelerator, model, step_loss, args.max_grad_norm)
+                    if finite or deepspeed:  # under DeepSpeed the engine already stepped inside backward()
+                        optimizer.step()
                     scheduler.step()
                 optimizer.zero_grad()
-            step_loss += loss.detach().float() / accumulation
         step += 1
-        last_loss = float(accelerator.reduce(step_loss, "mean"))
-        window_losses.append(last_loss)
+        if not finite:
+            if args.nan_policy == "stop":
+                last = next(reversed(checkpoints(output_dir)), None)
+                raise NonFiniteLossError(
+                    f"non-finite loss or gradient norm (loss {mean_loss}) at step {step}; nothing of this step was "
+                    f"written, and the last checkpoint ({last}) holds finite weights. nan_policy='skip' skips such "
+                    "steps instead")
+            skipped_steps += 1
+            logger.warning("step %d: non-finite loss or gradient norm (loss %s): the update is skipped "
+                           "(nan_policy='skip'; %d skipped so far)", step, mean_loss, skipped_steps)
+        else:
+            last_loss = mean_loss
+            window_losses.append(last_loss)
         progress.update(1)
         if step % args.logging_steps == 0 or step == args.max_steps:
             elapsed = time.perf_counter() - window_start
             tokens_per_s = window_tokens / elapsed if elapsed > 0 else 0.0
-            record = {"step": step, "loss": sum(window_losses) / len(window_losses),
-                      "learning_rate": scheduler.get_last_lr()[0], "tokens_per_s": tokens_per_s,
+            record = {"step": step, "loss": sum(window_losses) / len(window_losses) if window_losses else None,
+                      "skipped_steps": skipped_steps, "learning_rate": scheduler.get_last_lr()[0],
+                      "tokens_per_s": tokens_per_s,
                       "mfu": tokens_per_s * flops_per_token / (peak * accelerator.num_processes),
                       **{f"tokens/{lang}": n for lang, n in language_tokens.items()}}
             log(record, record)
-            progress.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{tokens_per_s:,.0f}")
+            progress.set_postfix(loss=f"{record['loss'] or math.nan:.4f}", tok_s=f"{tokens_per_s:,.0f}")
             window_losses, window_tokens, window_start = [], 0, time.perf_counter()
         if eval_sets is not None and ((args.eval_steps and step % args.eval_steps == 0) or step == args.max_steps):
             eval_after = run_eval()
