@@ -141,6 +141,7 @@ class TokenizerJob:
     corpus: str = field(metadata={"help": "CC-100 directory: one <lang>.txt.xz or <lang>.txt per language"})
     output: str = field(metadata={"help": "directory to write the tokenizer to"})
     languages: list[str] | None = field(default=None, metadata={"help": "only these languages (default: all)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output directory"})
 
 
 @dataclass
@@ -150,6 +151,8 @@ class CorpusJob:
     input: list[str] = field(metadata={"help": (
         "files or directories: .txt[.xz|.gz] (blank-line documents), .jsonl[.gz|.xz], .warc.wet[.gz]")})
     output: str = field(metadata={"help": "output directory"})
+    overwrite: bool = field(default=False, metadata={"help": (
+        "clear an output directory that holds files no earlier build wrote there (else refused)")})
 
 
 def _split(values: dict[str, Any], cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -167,7 +170,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     job, settings = _split(args.settings_parser.settings_values(args), TokenizerJob)
     job = build_settings(TokenizerJob, job)
     result = train_tokenizer(job.corpus, job.output, build_settings(TokenizerTrainingConfig, settings),
-                             languages=job.languages)
+                             languages=job.languages, overwrite=job.overwrite)
     print(result.format_table())
     print(f"summary: {job.output}/training_summary.json")
     return 0
@@ -179,7 +182,7 @@ def cmd_build_corpus(args: argparse.Namespace) -> int:
 
     job, settings = _split(args.settings_parser.settings_values(args), CorpusJob)
     job = build_settings(CorpusJob, job)
-    report = build_corpus(job.input, job.output, build_settings(CorpusBuildConfig, settings))
+    report = build_corpus(job.input, job.output, build_settings(CorpusBuildConfig, settings), overwrite=job.overwrite)
     print(report.format_table())
     print(f"manifest: {job.output}/manifest.json")
     return 0

@@ -160,13 +160,15 @@ def test_unknown_language_filter_lists_the_available_ones(tmp_path: Path) -> Non
         discover_corpus(directory, ["en", "xx"])
 
 
-def test_corrupt_truncated_and_non_utf8_files_fail_before_any_pass(tmp_path: Path) -> None:
+def test_corrupt_and_truncated_files_fail_before_any_pass_and_bad_utf8_is_replaced(tmp_path: Path) -> None:
     (tmp_path / "corrupt.txt.xz").write_bytes(b"this is not xz")
     with pytest.raises(CorpusError, match=r"corrupt\.txt\.xz' cannot be read"):
         discover_corpus({"en": tmp_path / "corrupt.txt.xz"})
-    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
-    with pytest.raises(CorpusError, match=r"latin1\.txt' cannot be read.*utf-8"):
-        discover_corpus({"fr": tmp_path / "latin1.txt"})
+    # invalid UTF-8: replaced and counted, as the CC-100 reader and the pretraining stream do (no refusal)
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\r\nthé\nok\rend\n".encode("latin-1"))
+    sample = count_sentences(discover_corpus({"fr": tmp_path / "latin1.txt"}), progress=False)["fr"]
+    assert (sample.sentences, sample.invalid_utf8_lines) == (4, 2)
+    assert list(iter_lines(tmp_path / "latin1.txt")) == ["caf\ufffd au lait", "th\ufffd", "ok", "end"]
     # A truncated stream passes the probe (its first block is fine) and fails while counting, naming the line.
     blob = lzma.compress("".join(f"line {i} {'x' * 50}\n" for i in range(20000)).encode(), preset=0)
     (tmp_path / "cut.txt.xz").write_bytes(blob[: len(blob) // 2])

@@ -528,17 +528,21 @@ def build_corpus(
     *,
     scorer_factory: ScorerFactory | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> CorpusBuildReport:
     """Build a CC-100-format corpus from ``inputs`` (files or directories, in this order) into ``output_dir``.
 
     ``scorer_factory`` replaces the KenLM default of the perplexity stage (language → scorer or None; picklable when
     ``workers > 1``). Returns the report that is also written to ``output_dir/manifest.json``. Raises
     `CorpusBuildError` (a ``ValueError``) for invalid inputs or settings, `CorpusInputError` for an unreadable input
-    with ``on_error="raise"`` and `MissingDependencyError` when KenLM is asked for but not installed.
+    with ``on_error="raise"`` and `MissingDependencyError` when KenLM is asked for but not installed. An
+    ``output_dir`` holding files that no earlier build wrote there is refused unless ``overwrite`` (which clears it
+    first); a rerun into a build's own output reuses its finished work.
     """
     config = config if config is not None else CorpusBuildConfig()
     started = time.perf_counter()
     output_dir = Path(output_dir)
+    _check_output_dir(output_dir, overwrite)
     specs = _resolve_inputs(inputs, config.input_format, output_dir)
     identifier = LanguageIdentifier(config.lid_model, config.line_joiner)
     if config.languages is not None:
@@ -612,6 +616,29 @@ def build_corpus(
     tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, manifest)
     return report
+
+
+def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
+    """Refuse (or, with ``overwrite``, clear) an output directory holding files no earlier build wrote there."""
+    if not output_dir.is_dir():
+        return
+    if overwrite:
+        for path in output_dir.iterdir():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return
+    ours = {"manifest.json", ".work"}
+    manifest = output_dir / "manifest.json"
+    if manifest.is_file():
+        try:
+            ours |= {o["path"].split("/")[0] for o in json.loads(manifest.read_text(encoding="utf-8"))["outputs"]}
+        except (ValueError, KeyError, TypeError):
+            raise CorpusBuildError(f"{manifest}: not a build manifest; choose an empty output directory or set "
+                                   "overwrite (--overwrite true) to clear it") from None
+    foreign = sorted(path.name for path in output_dir.iterdir() if path.name not in ours)
+    if foreign:
+        raise CorpusBuildError(f"output directory {str(output_dir)!r} holds files no earlier build wrote there "
+                               f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); choose an empty "
+                               "directory or set overwrite (--overwrite true), which clears it first")
 
 
 def _clean_up(output_dir: Path, work: Path, outputs: list[dict], keys1: set[str], keys2: set[str]) -> None:

@@ -200,6 +200,7 @@ class PretrainingStream(IterableDataset):
                 f"the tokenizer's vocabulary ({vocab} ids) is larger than the model's vocab_size={model_vocab_size}: "
                 "ids >= vocab_size would index past the embedding matrix. Use the model's tokenizer or resize the "
                 "model's embeddings (model.resize_token_embeddings(len(tokenizer))).")
+        self.model_vocab_size = model_vocab_size
         for name in ("bos_token_id", "eos_token_id", "pad_token_id", "mask_token_id"):
             if getattr(self.tokenizer, name, None) is None:
                 raise StreamError(f"the tokenizer has no {name}; the stream needs <s>, </s>, <pad> and <mask>")
@@ -286,6 +287,17 @@ class PretrainingStream(IterableDataset):
         self._buffer.extend((consumed, block) for block in self.packer.add_document(ids, lang))
         return True
 
+    def _check_ids(self, ids: torch.Tensor, first_index: int) -> None:
+        """Every id must index the model's embeddings: a bad one is caught here, named with its position."""
+        if self.model_vocab_size is None:
+            return
+        bad = (ids >= self.model_vocab_size) | (ids < 0)
+        if bool(bad.any()):
+            row, column = bad.nonzero()[0].tolist()
+            raise StreamError(f"input id {int(ids[row, column])} at row {row}, position {column} of the batch starting "
+                              f"at block {first_index} is outside the model's vocabulary (model_vocab_size="
+                              f"{self.model_vocab_size}, ids 0..{self.model_vocab_size - 1})")
+
     def _collate(self, entries: Sequence[tuple[int, Block]], first_index: int) -> dict[str, torch.Tensor]:
         blocks = []
         for offset, (consumed, block) in enumerate(entries):
@@ -294,6 +306,7 @@ class PretrainingStream(IterableDataset):
         batch = collate_blocks(blocks, pad_token_id=self.pad_token_id, padding_free=self.padding_free,
                                boundaries=self.boundaries, language_to_id=self.language_ids,
                                pad_to=self.seq_len if self.pad_to_seq_len and not self.padding_free else None)
+        self._check_ids(batch["input_ids"], first_index)
         if self.return_language_counts:
             counts = dict.fromkeys(self.languages, 0)
             for block in blocks:

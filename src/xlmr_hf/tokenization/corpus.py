@@ -25,6 +25,7 @@ Reading is two streaming passes (count, then select): memory is bounded by the s
 
 from __future__ import annotations
 
+import logging
 import lzma
 import math
 import os
@@ -47,6 +48,8 @@ __all__ = [
     "iter_lines",
     "sample_corpus",
 ]
+
+logger = logging.getLogger(__name__)
 
 _CORPUS_FILE = re.compile(r"^(?P<lang>[^.]+)\.txt(?P<xz>\.xz)?$")
 
@@ -100,8 +103,12 @@ def discover_corpus(
 
 def _open_text(path: Path):
     if path.name.endswith(".xz"):
-        return lzma.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return lzma.open(path, "rt", encoding="utf-8", newline="", errors="replace")
+    return open(path, encoding="utf-8", newline="", errors="replace")
+
+
+def _open_binary(path: Path):
+    return lzma.open(path, "rb") if path.name.endswith(".xz") else open(path, "rb")
 
 
 def _probe(path: Path) -> None:
@@ -115,25 +122,38 @@ def _probe(path: Path) -> None:
         raise CorpusError(f"corpus file {str(path)!r} cannot be read: {error}") from error
 
 
-def iter_lines(path: str | os.PathLike) -> Iterator[str]:
+def iter_lines(path: str | os.PathLike, invalid: list[int] | None = None) -> Iterator[str]:
     """The lines of a ``.txt`` or ``.txt.xz`` file without their line ends (``\\n``, ``\\r\\n`` or ``\\r``).
 
-    A truncated or corrupt xz stream or invalid UTF-8 raises `CorpusError` naming the file and the line.
+    Invalid UTF-8 is decoded with U+FFFD, as the CC-100 reader does, and the lines holding it are counted in
+    ``invalid[0]`` (and logged). A truncated or corrupt xz stream raises `CorpusError` naming the file and the line.
     """
     path = Path(path)
-    number = 0
+    number = bad = 0
     try:
-        with _open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                yield line.rstrip("\r\n")
-    except (OSError, lzma.LZMAError, EOFError, UnicodeDecodeError) as error:
+        with _open_binary(path) as handle:
+            for raw in handle:
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    text, bad = raw.decode("utf-8", "replace"), bad + 1
+                for line in text.rstrip("\r\n").split("\r") if "\r" in text.rstrip("\r\n") else [
+                        text.rstrip("\r\n")]:
+                    number += 1
+                    yield line
+    except (OSError, lzma.LZMAError, EOFError) as error:
         raise CorpusError(f"corpus file {str(path)!r} cannot be read after line {number}: {error}") from error
+    if bad:
+        logger.warning("corpus file %s: %d line(s) with invalid UTF-8, decoded with U+FFFD", path, bad)
+        if invalid is not None:
+            invalid[0] += bad
 
 
-def _sentences(paths: Sequence[Path], max_sentence_length: int) -> Iterator[tuple[str | None, int]]:
+def _sentences(paths: Sequence[Path], max_sentence_length: int,
+               invalid: list[int] | None = None) -> Iterator[tuple[str | None, int]]:
     """(sentence, UTF-8 bytes) for every non-empty line; sentence is None for a line over the length limit."""
     for path in paths:
-        for line in iter_lines(path):
+        for line in iter_lines(path, invalid):
             if not line.strip():
                 continue
             size = len(line.encode("utf-8"))
@@ -153,6 +173,8 @@ class LanguageSample:
     """UTF-8 bytes in the valid lines."""
     skipped_too_long: int = 0
     """Lines left out for being longer than ``max_sentence_length`` bytes."""
+    invalid_utf8_lines: int = 0
+    """Lines holding bytes that are not UTF-8 (decoded with U+FFFD, as the CC-100 reader does)."""
     p: float = 0.0
     """Share of the corpus (by ``sizes`` when given, else by sentences)."""
     q: float = 0.0
@@ -181,8 +203,8 @@ def count_sentences(
     total = sum(path.stat().st_size for paths in files.values() for path in paths)
     with tqdm(total=total, unit="B", unit_scale=True, desc="count sentences", disable=not progress) as bar:
         for lang, paths in files.items():
-            sample = LanguageSample(lang)
-            for sentence, size in _sentences(paths, max_sentence_length):
+            sample, invalid = LanguageSample(lang), [0]
+            for sentence, size in _sentences(paths, max_sentence_length, invalid):
                 if sentence is None:
                     sample.skipped_too_long += 1
                     continue
@@ -190,6 +212,7 @@ def count_sentences(
                 sample.characters += len(sentence)
                 sample.bytes += size
             bar.update(sum(path.stat().st_size for path in paths))
+            sample.invalid_utf8_lines = invalid[0]
             samples[lang] = sample
     return samples
 

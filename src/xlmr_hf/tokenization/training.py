@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -314,21 +315,26 @@ def train_tokenizer(
     languages: Sequence[str] | None = None,
     sizes: Mapping[str, float] | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> TokenizerTrainingResult:
     """Train an XLM-R-layout tokenizer on ``corpus`` and save it to ``output_dir`` (see the module docstring).
 
     ``corpus`` is a CC-100 directory or a mapping language → file(s); ``languages`` restricts it; ``sizes`` gives p_i
-    (any unit) instead of counted sentences. Bad input raises `CorpusError` or `TokenizerTrainingError` (both
-    ``ValueError``) before SentencePiece starts.
+    (any unit) instead of counted sentences. A non-empty ``output_dir`` is refused unless ``overwrite`` (then its
+    contents are replaced once the new tokenizer is complete). Bad input raises `CorpusError` or
+    `TokenizerTrainingError` (both ``ValueError``) before SentencePiece starts.
     """
     config = config or TokenizerTrainingConfig()
+    output_dir = Path(output_dir)
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())) and not overwrite:
+        raise TokenizerTrainingError(f"output_dir={str(output_dir)!r} exists and is not empty; choose another one or "
+                                     "overwrite it (overwrite=True, --overwrite true)")
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     files = discover_corpus(corpus, languages)
     counts = count_sentences(files, config.max_sentence_length, progress=progress)
     seconds["count"] = time.perf_counter() - start
 
-    output_dir = Path(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".tokenizer-", dir=output_dir.parent) as scratch:
         scratch = Path(scratch)
@@ -371,6 +377,10 @@ def train_tokenizer(
 
         staging = scratch / "out"
         _write_outputs(staging, tokenizer, model_proto, result.to_dict())
+        if output_dir.is_dir() and overwrite:
+            shutil.rmtree(output_dir)
+        elif output_dir.exists() and overwrite:
+            output_dir.unlink()
         output_dir.mkdir(exist_ok=True)
         for path in staging.iterdir():
             os.replace(path, output_dir / path.name)

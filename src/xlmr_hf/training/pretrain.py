@@ -193,7 +193,7 @@ def _tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: 
             train_tokenizer(corpus, directory, TokenizerTrainingConfig(vocab_size=args.tokenizer_vocab_size,
                                                                        seed=args.seed, heldout_sentences=0,
                                                                        model_max_length=args.seq_len),
-                            languages=args.languages, progress=False)
+                            languages=args.languages, progress=False, overwrite=True)  # our own folder
         except TokenizerTrainingError as error:
             raise RecipeError(f"tokenizer_vocab_size={args.tokenizer_vocab_size}: {error}") from error
     accelerator.wait_for_everyone()
