@@ -2,12 +2,17 @@
 downstream probe."""
 
 from .arguments import PretrainArguments, RecipeError, load_recipe
-from .checkpointing import CheckpointError, Checkpointer, checkpoints, latest_checkpoint
+from .checkpointing import Checkpointer, CheckpointError, checkpoints, latest_checkpoint
 from .finetune import finetune
 from .finetune_arguments import FinetuneArguments
-from .pretrain import NonFiniteLossError, measure_peak_flops, pretrain, training_flops_per_token
-from .state import StateError
+from .pretrain import (
+    NonFiniteLossError,
+    measure_peak_flops,
+    pretrain,
+    training_flops_per_token,
+)
 from .probe import EarlyStopping, ProbeError, ProbeSet, load_probe_set, run_probe
+from .state import StateError
 
 __all__ = [
     "CheckpointError",

@@ -26,7 +26,13 @@ from ..data import (
 from ..models import XLMRobertaConfig, XLMRobertaForMaskedLM
 from .arguments import PretrainArguments, RecipeError
 from .cards import pretraining_card, stage_for_push
-from .checkpointing import Checkpointer, checkpoints, clear_output_dir, prepare_output_dir, truncate_metrics
+from .checkpointing import (
+    Checkpointer,
+    checkpoints,
+    clear_output_dir,
+    prepare_output_dir,
+    truncate_metrics,
+)
 from .evaluation import build_eval_sets, evaluate, format_eval_table
 from .probe import EarlyStopping, load_probe_set, run_probe
 

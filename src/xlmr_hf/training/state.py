@@ -133,7 +133,7 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return {key: handle.get_tensor(key) for key in handle.keys()}, dict(handle.metadata() or {})
+            return {key: handle.get_tensor(key) for key in handle.keys()}, dict(handle.metadata() or {})  # noqa: SIM118
     except Exception as error:  # noqa: BLE001 -- SafetensorError and friends: name the file
         raise StateError(f"{path}: not a readable safetensors file ({type(error).__name__}: {error})") from None
 
