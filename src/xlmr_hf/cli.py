@@ -347,7 +347,8 @@ def build_parser(argv: Sequence[str] = ()) -> SettingsParser:
 
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
-    if isinstance(error, (ValueError, OSError)) and text:
+    ours = type(error).__module__.startswith("xlmr_hf")
+    if (ours or isinstance(error, (ValueError, OSError))) and text:
         return text
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 

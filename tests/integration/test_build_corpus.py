@@ -263,3 +263,22 @@ def test_cli_build_corpus_bad_language_exits_2(tmp_path: Path, capsys) -> None:
                "--languages", "xx"])
     err = capsys.readouterr().err
     assert rc == 2 and "xlmr-hf build-corpus: error:" in err and "xx" in err and "Traceback" not in err
+
+
+def test_an_output_holding_other_files_is_refused_unless_overwritten(tmp_path: Path, capsys) -> None:
+    from xlmr_hf.cli import main
+
+    source = tmp_path / "raw.txt"
+    documents = [text.generate_documents(lang, 1500, seed=7)[0] for lang in ("en", "ru")]
+    source.write_text("\n\n".join("\n".join(doc) for doc in documents) + "\n", encoding="utf-8")
+    out = tmp_path / "cc100"
+    out.mkdir()
+    (out / "en.txt").write_text("someone else's corpus\n", encoding="utf-8")
+    build = ["build-corpus", "--input", str(source), "--output", str(out), "--min-document-chars", "100"]
+    assert main(build) == 2
+    err = capsys.readouterr().err
+    assert "holds files no earlier build wrote there (en.txt); choose an empty directory or set overwrite" in err
+    assert sorted(p.name for p in out.iterdir()) == ["en.txt"]  # untouched
+    assert main([*build, "--overwrite", "true"]) == 0
+    assert sorted(p.name for p in out.glob("*.txt*")) == ["en.txt.xz", "ru.txt.xz"]  # no en.txt beside en.txt.xz
+    assert main(build) == 0  # a rerun into the build's own output is fine

@@ -155,3 +155,37 @@ def test_deepspeed_config_contradicting_the_recipe_is_an_error(setup: dict[str, 
     assert result.returncode != 0
     assert ("the DeepSpeed config sets train_micro_batch_size_per_gpu=2 but the recipe has 4" in result.stderr
             + result.stdout)
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):  # noqa: ANN204
+        return open, (self.marker, "w")
+
+
+def test_a_crafted_deepspeed_shard_is_refused_unread(setup: dict[str, Path], tmp_path: Path) -> None:
+    """DeepSpeed loads its shards with ``weights_only=False``: a shard naming anything beyond plain data and
+    DeepSpeed's own types is refused before DeepSpeed sees it, even with a manifest forged to match."""
+    from xlmr_hf.training.state import write_manifest
+
+    finished = setup["runs"] / "zero2"
+    if not (finished / "checkpoint-12").is_dir():
+        _run("zero2", finished, setup["corpus"], setup["tokenizer"])
+    output, marker = tmp_path / "crafted", tmp_path / "payload-ran"
+    shutil.copytree(finished / "checkpoint-12", output / "checkpoint-12")
+    shard = output / "checkpoint-12" / "training_state" / "deepspeed" / "pytorch_model" / "mp_rank_00_model_states.pt"
+    torch.save({"module": _Payload(marker)}, shard)
+    write_manifest(output / "checkpoint-12", 12)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ACCELERATE_")}
+    result = subprocess.run([str(LAUNCHER), "launch", "--config_file", "recipes/accelerate/zero2.yaml", "-m",
+                             "xlmr_hf", "pretrain", "--corpus", str(setup["corpus"]), "--tokenizer",
+                             str(setup["tokenizer"]), "--output_dir", str(output), "--model_overrides", NO_DROPOUT,
+                             "--seq_len", "32", "--global_batch_size", "8", "--micro_batch_size", "4",
+                             "--learning_rate", "2.0e-3", "--warmup_steps", "3", "--max_steps", "14", "--save_steps",
+                             "10", "--mixed_precision", "no", "--seed", "3", "--save_total_limit", "2"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode != 0
+    assert "mp_rank_00_model_states.pt: refers to ['io.open'], which loading would run; refused" in result.stderr
+    assert not marker.exists()

@@ -318,3 +318,15 @@ def test_trained_tokenizer_drives_our_model_in_fill_mask(loaded) -> None:
     fill = pipeline("fill-mask", model=model, tokenizer=tokenizer, top_k=3)
     predictions = fill(f"Я люблю {tokenizer.mask_token} книги.")
     assert len(predictions) == 3 and all(0.0 <= p["score"] <= 1.0 for p in predictions)
+
+
+def test_cli_refuses_a_non_empty_output_unless_overwritten(corpus: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "tok"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    command = ["train-tokenizer", "--corpus", str(corpus), "--output", str(out), "--vocab-size", "300",
+               "--languages", "en", "--max-sentences", "100", "--threads", "1"]
+    assert main(command) == 2
+    assert f"output_dir={str(out)!r} exists and is not empty" in capsys.readouterr().err
+    assert main([*command, "--overwrite"]) == 0
+    assert not (out / "notes.txt").exists() and (out / "tokenizer.json").is_file()

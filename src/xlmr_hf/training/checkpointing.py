@@ -7,12 +7,13 @@ rules. The layout is in ``docs/checkpoints.md``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from .state import (
     load_optimizer,
     load_rng_state,
     load_tensors,
+    load_yaml,
     rng_file,
     save_optimizer,
     save_rng_state,
@@ -68,6 +70,22 @@ def latest_checkpoint(output_dir: str | os.PathLike[str]) -> Path:
         raise CheckpointError(f"resume_from_checkpoint='latest' but {str(output_dir)!r} holds no complete "
                               "checkpoint-<step> directory")
     return found[-1]
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Report a failed write as an `OSError` naming ``path``: safetensors (Rust) raises a plain Exception for a full
+    disk ("No space left on device (os error 28)")."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None:
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+        raise
+    except Exception as error:  # noqa: BLE001 -- whatever a library raises while writing
+        match = re.search(r"^(.*?)\s*\(os error (\d+)\)", str(error))
+        code, text = (int(match.group(2)), match.group(1)) if match else (None, str(error))
+        raise OSError(code, text, str(path)) from error
 
 
 @dataclass
@@ -120,20 +138,25 @@ class Checkpointer:
         acc, state = self.accelerator, tmp / TRAINING_STATE
         state.mkdir(parents=True, exist_ok=True)  # every process: each writes its own RNG state there
         if self._deepspeed:  # the engine's own format: module, optimizer shards (scanned, never unpickled, on load)
-            acc.save_state(str(state / "deepspeed"))
+            with _writing(state / "deepspeed"):
+                acc.save_state(str(state / "deepspeed"))
             for stray in (state / "deepspeed").glob(f"random_states_{acc.process_index}.pkl"):
                 stray.unlink()  # accelerate's pickled RNG state: ours is rng_state_<rank>.safetensors
-        save_rng_state(state / rng_file(acc.process_index))
+        with _writing(state / rng_file(acc.process_index)):
+            save_rng_state(state / rng_file(acc.process_index))
         model_state = acc.get_state_dict(self.model)  # consolidated under ZeRO-3 (every process takes part)
         if not acc.is_main_process:
             return
         if not self._deepspeed:
-            save_optimizer(self.optimizer, state / "optimizer.safetensors")
+            with _writing(state / "optimizer.safetensors"):
+                save_optimizer(self.optimizer, state / "optimizer.safetensors")
         (state / "scheduler.json").write_text(json.dumps(self.scheduler.state_dict()))
         if acc.scaler is not None:
             (state / "scaler.json").write_text(json.dumps(acc.scaler.state_dict()))
-        acc.unwrap_model(self.model).save_pretrained(tmp, state_dict=model_state, safe_serialization=True)
-        self.tokenizer.save_pretrained(tmp)
+        with _writing(tmp / "model.safetensors"):
+            acc.unwrap_model(self.model).save_pretrained(tmp, state_dict=model_state, safe_serialization=True)
+        with _writing(tmp / "tokenizer.json"):
+            self.tokenizer.save_pretrained(tmp)
         if card is not None:
             card.save(tmp / "README.md")
         (tmp / STREAM_STATE).write_text(json.dumps(stream_state))
@@ -167,11 +190,22 @@ class Checkpointer:
         if problem is not None:
             raise CheckpointError(f"resume_from_checkpoint={str(path)!r}: {problem}") from None
 
-    def load(self, path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        """Verify, then restore model, optimizer, scheduler, scaler and this process's RNG; returns (trainer state,
-        stream state, the run config the checkpoint was trained with)."""
+    def read(self, path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """Verify ``path``; returns (trainer state, stream state, the run config it was trained with) without
+        restoring anything, so that the caller can check its settings first (`restore` then)."""
         path = Path(path)
         self.verify(path)
+        try:
+            run_config = load_yaml(path / "run_config.yaml")
+            if not isinstance(run_config, dict):
+                raise StateError(f"{path / 'run_config.yaml'}: not a mapping of settings")
+            return load_json(path / TRAINER_STATE), load_json(path / STREAM_STATE), run_config
+        except StateError as error:
+            raise CheckpointError(f"resume_from_checkpoint={str(path)!r}: {error}") from None
+
+    def restore(self, path: str | os.PathLike[str]) -> None:
+        """Restore model, optimizer, scheduler, scaler and this process's RNG from a checkpoint `read` verified."""
+        path = Path(path)
         state = path / TRAINING_STATE
         try:
             if self._deepspeed:
@@ -183,9 +217,7 @@ class Checkpointer:
             if self.accelerator.scaler is not None and (state / "scaler.json").is_file():
                 self.accelerator.scaler.load_state_dict(load_json(state / "scaler.json"))
             load_rng_state(state / rng_file(self.accelerator.process_index))
-            run_config = yaml.safe_load((path / "run_config.yaml").read_text(encoding="utf-8")) or {}
-            return load_json(path / TRAINER_STATE), load_json(path / STREAM_STATE), run_config
-        except (StateError, yaml.YAMLError) as error:
+        except StateError as error:
             raise CheckpointError(f"resume_from_checkpoint={str(path)!r}: {error}") from None
 
 
@@ -261,7 +293,11 @@ def _load_model_weights(model: Any, checkpoint: Path) -> None:
         if not file.is_file():
             raise CheckpointError(f"{str(checkpoint)!r} has no {file.name}: the model weights cannot be restored")
         state.update(load_tensors(file)[0])
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shapes that differ: another model shape
+        raise CheckpointError(f"{checkpoint / 'model.safetensors'}: the weights do not fit this model: "
+                              f"{' '.join(str(error).split())[:400]}") from None
     seen, aliases = set(), set()
     for name, param in model.named_parameters(remove_duplicate=False):
         (aliases.add(name) if id(param) in seen else seen.add(id(param)))

@@ -126,10 +126,11 @@ def _check_resume(args: PretrainArguments, checkpoint: Path, trained_with: dict[
     return changes
 
 
-def _apply_optimizer_changes(args: PretrainArguments, optimizer: Any, scheduler: Any, step: int) -> None:
-    """Make the restored optimizer and schedule use this run's hyperparameters (``allow_config_change``)."""
+def _apply_optimizer_changes(args: PretrainArguments, optimizer: Any, scheduler: Any) -> None:
+    """Make the restored optimizer and schedule use this run's hyperparameters (``allow_config_change``): the rate
+    of the next update is the new peak rate times the (new) schedule at the restored position."""
     scheduler.base_lrs = [args.learning_rate for _ in scheduler.base_lrs]
-    factor = _schedule(max(step - 1, 0), args.warmup_steps, args.max_steps) if step else 1.0
+    factor = scheduler.lr_lambdas[0](scheduler.last_epoch)
     for index, group in enumerate(optimizer.param_groups):
         group["initial_lr"], group["lr"] = args.learning_rate, args.learning_rate * factor
         group["betas"], group["eps"] = (args.adam_beta1, args.adam_beta2), args.adam_epsilon
@@ -290,10 +291,12 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     window_losses: list[float] = []
     window_tokens, skipped_steps = 0, 0
     if resume is not None:
-        trainer_state, stream_state, trained_with = checkpointer.load(resume)
+        trainer_state, stream_state, trained_with = checkpointer.read(resume)
         step = int(trainer_state["step"])
-        if _check_resume(args, resume, trained_with, trainer_state, accelerator.num_processes):
-            _apply_optimizer_changes(args, optimizer, scheduler, step)
+        changes = _check_resume(args, resume, trained_with, trainer_state, accelerator.num_processes)
+        checkpointer.restore(resume)
+        if changes:
+            _apply_optimizer_changes(args, optimizer, scheduler)
         stream.load_state_dict(stream_state)
         language_tokens = dict(trainer_state["language_tokens"])
         last_loss = float(trainer_state["loss"]) if trainer_state.get("loss") is not None else math.nan

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["MANIFEST", "StateError", "load_json", "load_optimizer", "load_rng_state", "load_tensors", "rng_file",
+__all__ = ["MANIFEST", "StateError", "load_json", "load_optimizer", "load_rng_state", "load_tensors", "load_yaml",
+           "rng_file",
            "save_optimizer", "save_rng_state", "scan_pickles", "verify_manifest", "write_manifest"]
 
 MANIFEST = "manifest.json"
@@ -64,6 +65,17 @@ def load_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise StateError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from None
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML file (safe loader); a damaged one is a `StateError` naming it."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise StateError(f"{path}: not readable YAML ({type(error).__name__}: {' '.join(str(error).split())})") \
+            from None
 
 
 def verify_manifest(directory: str | os.PathLike[str], *, hash_files: bool = True) -> dict[str, Any]:
