@@ -80,7 +80,7 @@ def _assert_same_run(got: Path, reference: Path) -> None:
 def _assert_same_weights(checkpoint: Path, reference: Path) -> None:
     from transformers import AutoModelForMaskedLM
 
-    import xlmr_hf  # noqa: F401 - registers the Auto classes
+    import xlmr_hf
 
     model = AutoModelForMaskedLM.from_pretrained(checkpoint)
     expected = AutoModelForMaskedLM.from_pretrained(reference).state_dict()
@@ -161,7 +161,7 @@ class _Payload:
     def __init__(self, marker: Path) -> None:
         self.marker = str(marker)
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return open, (self.marker, "w")
 
 

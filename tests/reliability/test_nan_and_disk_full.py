@@ -26,7 +26,7 @@ def nan_at_step_6(monkeypatch: pytest.MonkeyPatch) -> None:
     """The loss of the first micro-batch of step 6 (2 micro-batches per step) is NaN, in every run (model)."""
     real, calls = XLMRobertaForMaskedLM.forward, {}
 
-    def forward(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def forward(self, *args, **kwargs):
         out = real(self, *args, **kwargs)
         if self.training:
             calls[id(self)] = calls.get(id(self), 0) + 1
@@ -109,7 +109,7 @@ def test_a_full_disk_during_a_save_leaves_the_earlier_checkpoints_and_resumes(
 
         real = safetensors.torch.save_file
 
-        def full(tensors, filename, metadata=None):  # noqa: ANN001, ANN202
+        def full(tensors, filename, metadata=None):
             if "checkpoint-8" in str(filename):
                 Path(filename).write_bytes(b"\0" * 100)
                 raise OSError(errno.ENOSPC, "No space left on device", str(filename))

@@ -82,7 +82,7 @@ def _writing(path: Path) -> Iterator[None]:
         if error.filename is None:
             raise OSError(error.errno, error.strerror or str(error), str(path)) from error
         raise
-    except Exception as error:  # noqa: BLE001 -- whatever a library raises while writing
+    except Exception as error:
         match = re.search(r"^(.*?)\s*\(os error (\d+)\)", str(error))
         code, text = (int(match.group(2)), match.group(1)) if match else (None, str(error))
         raise OSError(code, text, str(path)) from error
