@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures.reliability import fields, losses
+from fixtures.reliability import data, fields, losses  # noqa: F401 - data: fixture
 
 from xlmr_hf.training import CheckpointError, load_recipe, pretrain
 from xlmr_hf.training.state import MANIFEST, write_manifest
@@ -33,7 +33,7 @@ class _Payload:
 
 
 @pytest.fixture(scope="module")
-def finished(data: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def finished(data: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
     output = tmp_path_factory.mktemp("good") / "run"
     pretrain(load_recipe(None, fields(data, output, max_steps=8)))
     return output
@@ -56,13 +56,13 @@ def _damage(checkpoint: Path, name: str, damage: str, marker: Path) -> None:
             write_manifest(checkpoint, step)
 
 
-def _resume(data: dict[str, str], run: Path, checkpoint: Path) -> CheckpointError:
+def _resume(data: dict[str, str], run: Path, checkpoint: Path) -> CheckpointError:  # noqa: F811
     with pytest.raises(CheckpointError) as error:
         pretrain(load_recipe(None, fields(data, run, max_steps=12, resume_from_checkpoint=str(checkpoint))))
     return error.value
 
 
-def test_every_file_damaged_every_way_is_refused_naming_it(data: dict[str, str], finished: Path,
+def test_every_file_damaged_every_way_is_refused_naming_it(data: dict[str, str], finished: Path,  # noqa: F811
                                                            tmp_path: Path) -> None:
     names = sorted(json.loads((finished / "checkpoint-8" / MANIFEST).read_text())["files"])
     assert READ_ON_RESUME <= set(names)
@@ -92,8 +92,8 @@ def test_every_file_damaged_every_way_is_refused_naming_it(data: dict[str, str],
           "reads ignored; no payload ran")
 
 
-def test_edited_step_planted_pickles_and_a_missing_manifest_are_refused(data: dict[str, str], finished: Path,
-                                                                       tmp_path: Path) -> None:
+def test_edited_step_planted_pickles_and_a_missing_manifest_are_refused(
+        data: dict[str, str], finished: Path, tmp_path: Path) -> None:  # noqa: F811
     marker = tmp_path / "payload-ran"
     run = tmp_path / "step"
     shutil.copytree(finished, run)

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from fixtures.reliability import fields, losses, start_cli
+from fixtures.reliability import data, fields, losses, start_cli  # noqa: F401 - data: fixture
 
 from xlmr_hf.training import checkpoints, load_recipe, pretrain
 
@@ -28,7 +28,7 @@ def _logged_steps(output: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def test_seeded_kills_resume_to_the_uninterrupted_losses(data: dict[str, str], tmp_path: Path) -> None:
+def test_seeded_kills_resume_to_the_uninterrupted_losses(data: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
     settings = {"max_steps": 40, "save_steps": 3}
     pretrain(load_recipe(None, fields(data, tmp_path / "reference", **settings)))
     reference = losses(tmp_path / "reference")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures.reliability import argv, fields, losses, start_cli
+from fixtures.reliability import argv, data, fields, losses, start_cli  # noqa: F401 - data: fixture
 from safetensors.torch import load_file
 
 from xlmr_hf.cli import main
@@ -43,7 +43,8 @@ def _strict_rows(output: Path) -> list[dict]:
 
 
 def test_nan_stops_the_run_naming_the_step_and_keeps_the_finite_checkpoints(
-        data: dict[str, str], tmp_path: Path, nan_at_step_6: None, capsys: pytest.CaptureFixture) -> None:
+        data: dict[str, str], tmp_path: Path, nan_at_step_6: None,  # noqa: F811
+        capsys: pytest.CaptureFixture) -> None:
     output = tmp_path / "stop"
     rc = main(["pretrain", *argv(fields(data, output))])
     err = capsys.readouterr().err
@@ -58,7 +59,7 @@ def test_nan_stops_the_run_naming_the_step_and_keeps_the_finite_checkpoints(
         pretrain(load_recipe(None, fields(data, tmp_path / "api")))
 
 
-def test_nan_policy_skip_skips_the_update_and_counts_it(data: dict[str, str], tmp_path: Path,
+def test_nan_policy_skip_skips_the_update_and_counts_it(data: dict[str, str], tmp_path: Path,  # noqa: F811
                                                          nan_at_step_6: None) -> None:
     output = tmp_path / "skip"
     result = pretrain(load_recipe(None, fields(data, output, nan_policy="skip")))
@@ -81,7 +82,7 @@ def _mount_tmpfs(path: Path, size: int) -> bool:
 
 
 def test_a_full_disk_during_a_save_leaves_the_earlier_checkpoints_and_resumes(
-        data: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        data: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     reference = tmp_path / "reference"
     pretrain(load_recipe(None, fields(data, reference, save_total_limit=3)))
     sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in checkpoints(reference)}
