@@ -81,8 +81,8 @@ class CollapseMonitor:
                        f"{chance:.4f} (chance level) -- the model has learned nothing")
 
     def _warn(self, message: str) -> None:
-        advice = ("; try a lower learning_rate (large models collapse above ~1e-5), a longer warmup_ratio, another "
-                  "seed, or check that the labels are right")
+        advice = ("; try a lower learning_rate (large models collapse above ~1e-5), a longer warmup (warmup_steps), "
+                  "another seed, or check that the labels are right")
         if message + advice not in self.warnings:
             self.warnings.append(message + advice)
             logger.warning("%s%s", message, advice)
