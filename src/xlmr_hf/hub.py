@@ -88,9 +88,9 @@ def model_card(*, model_name: str, summary: str, languages: Sequence[str], pipel
 
 class HubPusher:
     """Uploads folders to one model repository in the background, in order (huggingface_hub runs the futures of one
-    `HfApi` on a single worker thread). ``prepare(source, staging)`` writes what is uploaded (by default a copy of the
-    folder without its ``training_state/``): the staging copy means pruning old checkpoints cannot pull
-    files from under an upload."""
+    `HfApi` on a single worker thread). ``prepare(source, staging)`` writes what is uploaded (by default a plain
+    copy of the folder; the training code leaves out its training state): the staging copy means pruning old
+    checkpoints cannot pull files from under an upload."""
 
     def __init__(self, repo_id: str, *, private: bool = True, token: str | None = None,
                  revision: str | None = None) -> None:
@@ -110,7 +110,7 @@ class HubPusher:
         if staging.exists():
             shutil.rmtree(staging)
         staging.parent.mkdir(parents=True, exist_ok=True)
-        (prepare or _copy_without_training_state)(folder, staging)
+        (prepare or shutil.copytree)(folder, staging)
         future = self.api.upload_folder(repo_id=self.repo_id, folder_path=str(staging), path_in_repo=path_in_repo,
                                         commit_message=message, revision=self.revision, run_as_future=True)
 
@@ -128,6 +128,3 @@ class HubPusher:
         for future in self._futures:
             future.result()
 
-
-def _copy_without_training_state(source: Path, staging: Path) -> None:
-    shutil.copytree(source, staging, ignore=shutil.ignore_patterns("training_state", "manifest.json"))

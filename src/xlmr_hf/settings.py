@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 __all__ = ["RecipeError", "SettingsParser", "build_settings", "coerce", "field_help", "parse_overrides",
-           "type_label"]
+           "type_label", "unknown_field"]
 
 
 class RecipeError(ValueError):
@@ -177,10 +177,11 @@ def coerce(cls: type, name: str, value: Any) -> Any:
     raise RecipeError(f"{name} must be {type_label(hint)}, got {value!r}")
 
 
-def _unknown(name: str, known: Iterable[str]) -> RecipeError:
+def unknown_field(name: str, known: Iterable[str], what: str = "field") -> RecipeError:
+    """The error for a name that is not among ``known``, with a did-you-mean and the allowed names."""
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=1)
-    return RecipeError(f"unknown field {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    return RecipeError(f"unknown {what} {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
                        + f"; fields: {', '.join(known)}")
 
 
@@ -189,7 +190,7 @@ def build_settings(cls: type, values: Mapping[str, Any]) -> Any:
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     for name in values:
         if name not in known:
-            raise _unknown(name, known)
+            raise unknown_field(name, known)
     return cls(**{name: coerce(cls, name, value) for name, value in values.items()})
 
 
@@ -273,7 +274,7 @@ class SettingsParser(argparse.ArgumentParser):
         """Raise for what `parse_known_args` left over: an unknown ``--field`` gets a did-you-mean."""
         for item in rest:
             if item.startswith("--"):
-                raise _unknown(item[2:].split("=", 1)[0].replace("-", "_"), self.settings_fields)
+                raise unknown_field(item[2:].split("=", 1)[0].replace("-", "_"), self.settings_fields)
         if rest:
             raise RecipeError(f"overrides must be --field value pairs, got {rest[0]!r}")
 

@@ -322,8 +322,7 @@ def _cards_and_push(args: FinetuneArguments, task: Any, result: dict[str, Any], 
         for path in tables:
             shutil.copy2(path, root / path.name)
         card(args.push_format).save(root / "README.md")
-        pusher.push(root, f"{args.task}: results and model card", prepare=shutil.copytree,
-                    staging=output_dir / ".hub-staging" / "root-upload")
+        pusher.push(root, f"{args.task}: results and model card", staging=output_dir / ".hub-staging" / "root-upload")
     pusher.wait()
 
 

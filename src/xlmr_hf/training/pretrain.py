@@ -81,16 +81,15 @@ def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
 
 def _model_config(args: PretrainArguments, vocab_size: int) -> XLMRobertaConfig:
     """The model's config; an unknown ``model_overrides`` field is an error with a did-you-mean."""
-    import difflib
     import inspect
+
+    from ..settings import unknown_field
 
     known = (set(inspect.signature(XLMRobertaConfig.__init__).parameters) - {"self", "kwargs"}) | set(
         XLMRobertaConfig().to_dict())
     for name in args.model_overrides:
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            raise RecipeError(f"model_overrides: unknown XLMRobertaConfig field {name!r}"
-                              + (f" (did you mean {close[0]!r}?)" if close else "") + f"; fields: {sorted(known)}")
+            raise RecipeError(f"model_overrides: {unknown_field(name, known, 'XLMRobertaConfig field')}")
     overrides = {"vocab_size": vocab_size, "max_position_embeddings": args.seq_len + 2, **args.model_overrides}
     try:
         config = XLMRobertaConfig.from_preset(args.model_preset, **overrides)

@@ -117,7 +117,7 @@ def scan_pickles(paths: Iterable[Path]) -> None:
             continue
         try:
             unsafe = set(get_unsafe_globals_in_checkpoint(str(path)))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 -- any parse failure: not a torch checkpoint
             raise StateError(f"{path}: not a readable torch file ({type(error).__name__}: {error})") from None
         if unsafe - _DEEPSPEED_GLOBALS:
             raise StateError(f"{path}: refers to {sorted(unsafe - _DEEPSPEED_GLOBALS)}, which loading would run; "
@@ -145,8 +145,9 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return {key: handle.get_tensor(key) for key in handle.keys()}, dict(handle.metadata() or {})
-    except Exception as error:
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 -- not a dict
+            return tensors, dict(handle.metadata() or {})
+    except Exception as error:  # noqa: BLE001 -- SafetensorError and friends: name the file
         raise StateError(f"{path}: not a readable safetensors file ({type(error).__name__}: {error})") from None
 
 
