@@ -173,6 +173,9 @@ def test_summary_shares_fertility_and_json(trained) -> None:
     languages = summary["languages"]
     assert list(languages) == sorted(text.LANGUAGES)
     sizes = {lang: entry["sentences"] for lang, entry in languages.items()}
+    assert summary["unit"] == summary["settings"]["unit"] == "lines"  # p_i in sentences by default, as XLM-R
+    assert {lang: entry["p"] for lang, entry in languages.items()} == {
+        lang: n / sum(sizes.values()) for lang, n in sizes.items()}
     budget = summary["sampled_sentences"]
     assert budget == sum(entry["sentences"] - entry["heldout_sentences"] for entry in languages.values())
     assert {lang: e["sampled_sentences"] for lang, e in languages.items()} == allocate_budget(
@@ -188,6 +191,7 @@ def test_summary_shares_fertility_and_json(trained) -> None:
         assert 0.0 <= held["unknown_rate"] < 0.05
     assert summary["vocab_size"] == VOCAB + 2 and summary["tokenizer_class"] == "XLMRobertaTokenizer"
     assert "fertility" in trained.format_table() and "sw" in trained.format_table()
+    assert trained.format_table().splitlines()[0].split()[2:5] == ["p_i", "(lines)", "q_i"]
 
 
 def test_word_starts_follow_the_documented_rule(loaded) -> None:
@@ -274,6 +278,8 @@ def test_vocabulary_too_large_is_a_clear_error(corpus: Path, tmp_path: Path) -> 
     [
         ("vocab_size", 3, r"vocab_size=3 is not allowed"),
         ("alpha", 1.2, r"alpha=1.2 is not allowed: expected 0 <= alpha <= 1"),
+        ("unit", "tokens", (r"^unit='tokens' is not allowed: expected one of \['lines', 'bytes', 'characters'\] "
+                            r"\(XLM-R: lines\)$")),
         ("max_sentences", 0, r"max_sentences=0 is not allowed"),
         ("character_coverage", 0.0, r"character_coverage=0.0 is not allowed"),
         ("num_threads", 0, r"num_threads=0 is not allowed"),
@@ -300,6 +306,23 @@ def test_cli_trains_and_prints_the_summary(corpus: Path, tmp_path: Path, capsys)
         assert f"\n{lang} " in printed
     assert "601" in printed or "602" in printed
     assert type(AutoTokenizer.from_pretrained(out)) is XLMRobertaTokenizer
+
+
+def test_cli_unit_bytes_measures_p_in_bytes(corpus: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "tok"
+    rc = main(["train-tokenizer", "--corpus", str(corpus), "--output", str(out), "--vocab-size", "600",
+               "--languages", "en", "th", "ar", "--max-sentences", "100", "--threads", "1", "--unit", "bytes"])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["unit"] == summary["settings"]["unit"] == "bytes"
+    languages = summary["languages"]
+    total = sum(entry["bytes"] for entry in languages.values())
+    assert {lang: e["p"] for lang, e in languages.items()} == {lang: e["bytes"] / total for lang, e in languages.items()}
+    lines = sum(entry["sentences"] for entry in languages.values())
+    assert languages["th"]["p"] > languages["th"]["sentences"] / lines  # Thai: 3 bytes per character
+    assert summary["sampled_sentences"] == 100  # the budget is still in lines
+    assert "p_i (bytes)" in printed.splitlines()[0]
 
 
 def test_cli_bad_input_exits_2_with_one_line(corpus: Path, tmp_path: Path, capsys) -> None:

@@ -125,6 +125,45 @@ def test_sizes_override_p_and_long_lines_are_counted(tmp_path: Path) -> None:
         _sample(directory, sizes={"de": 3})
 
 
+def _unequal_corpus(directory: Path) -> Path:
+    """en: 30 ASCII lines of 10 bytes (plus a blank and an over-long line); zh: 10 Han lines of 20 characters, 60
+    bytes. Lines 30:10, bytes 300:600, characters 300:200."""
+    directory.mkdir()
+    en = [f"{i:02d}" + "a" * 8 for i in range(30)]
+    zh = [chr(0x4E00 + i) + "\u6f22" * 19 for i in range(10)]
+    _write(directory / "en.txt", "\n".join([*en[:15], "", "x" * 80, *en[15:]]) + "\n")
+    _write(directory / "zh.txt.xz", "\n".join(zh) + "\n")
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("unit", "sizes"),
+    [("lines", {"en": 30, "zh": 10}), ("bytes", {"en": 300, "zh": 600}), ("characters", {"en": 300, "zh": 200})],
+)
+def test_p_is_measured_in_the_chosen_unit(tmp_path: Path, unit: str, sizes: dict[str, int]) -> None:
+    directory = _unequal_corpus(tmp_path / "c")
+    samples, written = _sample(directory, unit=unit, alpha=1.0, heldout_sentences=0, max_sentence_length=64)
+    assert {lang: (s.sentences, s.bytes, s.characters) for lang, s in samples.items()} == {
+        "en": (30, 300, 300), "zh": (10, 600, 200)}
+    assert samples["en"].skipped_too_long == 1  # neither it nor the blank line counts in any unit
+    total = sum(sizes.values())
+    assert {lang: s.p for lang, s in samples.items()} == {lang: size / total for lang, size in sizes.items()}
+    assert {lang: s.q for lang, s in samples.items()} == alpha_probabilities(sizes, 1.0)
+    # Only p_i changes: the budget is still the corpus's 40 training lines, split by q_i.
+    assert sum(written.values()) == 40
+    expected = allocate_budget(40, alpha_probabilities(sizes, 1.0))
+    assert {lang: s.sampled_sentences for lang, s in samples.items()} == expected
+    assert expected == {"lines": {"en": 30, "zh": 10}, "bytes": {"en": 13, "zh": 27},
+                        "characters": {"en": 24, "zh": 16}}[unit]
+
+
+def test_unknown_unit_is_refused(tmp_path: Path) -> None:
+    directory = _unequal_corpus(tmp_path / "c")
+    with pytest.raises(ValueError, match=r"^unit='tokens' is not allowed: expected one of \['lines', 'bytes', "
+                                         r"'characters'\]$"):
+        _sample(directory, unit="tokens")
+
+
 def test_iter_lines_strips_line_ends(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.txt.xz", "a\r\nb\n\nc")
     assert list(iter_lines(path)) == ["a", "b", "", "c"]

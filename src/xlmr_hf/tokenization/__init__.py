@@ -3,6 +3,7 @@ fairseq's ids (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, pieces, ``<mask>
 for whole-word masking and per-language fertility statistics."""
 
 from .corpus import (
+    SAMPLE_UNITS,
     CorpusError,
     LanguageSample,
     allocate_budget,
@@ -11,6 +12,7 @@ from .corpus import (
     discover_corpus,
     iter_lines,
     sample_corpus,
+    unit_size,
 )
 from .stats import LanguageTokenStats, tokenizer_statistics
 from .training import (
@@ -31,6 +33,7 @@ from .words import (
 )
 
 __all__ = [
+    "SAMPLE_UNITS",
     "SCRIPTIO_CONTINUA_RANGES",
     "SPECIAL_TOKENS",
     "CorpusError",
@@ -51,6 +54,7 @@ __all__ = [
     "scriptio_continua_fraction",
     "tokenizer_statistics",
     "train_tokenizer",
+    "unit_size",
     "word_ids",
     "word_start_mask",
 ]

@@ -6,6 +6,10 @@ as in XLM/XLM-R, where language i is sampled with
 
     q_i = p_i^α / Σ_j p_j^α,    p_i = n_i / Σ_j n_j,    n_i = sentences of language i.
 
+That is the default unit of p_i (``unit="lines"``, the valid lines); ``unit="bytes"`` or ``"characters"`` measures
+n_i in the UTF-8 bytes or the characters of those lines instead (`SAMPLE_UNITS`). Only p_i changes: the budget is
+still counted in lines and split by q_i.
+
 Sampling (`sample_corpus`), per language and deterministic in (seed, language):
 
 1. Valid lines are numbered in file order; lines longer than ``max_sentence_length`` UTF-8 bytes are left out and
@@ -39,6 +43,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 __all__ = [
+    "SAMPLE_UNITS",
     "CorpusError",
     "LanguageSample",
     "allocate_budget",
@@ -47,9 +52,13 @@ __all__ = [
     "discover_corpus",
     "iter_lines",
     "sample_corpus",
+    "unit_size",
 ]
 
 logger = logging.getLogger(__name__)
+
+SAMPLE_UNITS = ("lines", "bytes", "characters")
+"""Units p_i can be measured in: valid lines (n_i, XLM/XLM-R's sentences), or their UTF-8 bytes or characters."""
 
 _CORPUS_FILE = re.compile(r"^(?P<lang>[^.]+)\.txt(?P<xz>\.xz)?$")
 
@@ -176,7 +185,8 @@ class LanguageSample:
     invalid_utf8_lines: int = 0
     """Lines holding bytes that are not UTF-8 (decoded with U+FFFD, as the CC-100 reader does)."""
     p: float = 0.0
-    """Share of the corpus (by ``sizes`` when given, else by sentences)."""
+    """Share of the corpus p_i: by ``sizes`` when given, else in the ``unit`` of `sample_corpus` (sentences by
+    default)."""
     q: float = 0.0
     """α-smoothed sampling probability."""
     sampled_sentences: int = 0
@@ -215,6 +225,13 @@ def count_sentences(
             sample.invalid_utf8_lines = invalid[0]
             samples[lang] = sample
     return samples
+
+
+def unit_size(sample: LanguageSample, unit: str) -> int:
+    """The size of one language in ``unit`` (`SAMPLE_UNITS`): its valid lines, or their UTF-8 bytes or characters."""
+    if unit not in SAMPLE_UNITS:
+        raise ValueError(f"unit={unit!r} is not allowed: expected one of {list(SAMPLE_UNITS)}")
+    return {"lines": sample.sentences, "bytes": sample.bytes, "characters": sample.characters}[unit]
 
 
 def alpha_probabilities(sizes: Mapping[str, float], alpha: float) -> dict[str, float]:
@@ -257,6 +274,7 @@ def sample_corpus(
     heldout_sentences: int = 1000,
     max_sentence_length: int = 4192,
     sizes: Mapping[str, float] | None = None,
+    unit: str = "lines",
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, LanguageSample]:
@@ -264,8 +282,12 @@ def sample_corpus(
 
     ``writer(sentence, count)`` receives each distinct training line once with its repetition count. ``counts`` comes
     from `count_sentences` and is filled in (p, q, sampled and held-out fields) and returned. ``sizes`` replaces the
-    sentence counts as p_i (e.g. a published size table) without changing what is drawn from.
+    counted sizes as p_i (e.g. a published size table) without changing what is drawn from. Otherwise p_i is measured
+    in ``unit`` (`SAMPLE_UNITS`): ``"lines"`` (the valid lines n_i, the default), ``"bytes"`` (their UTF-8 bytes) or
+    ``"characters"``; the budget is counted in lines either way.
     """
+    if unit not in SAMPLE_UNITS:
+        raise ValueError(f"unit={unit!r} is not allowed: expected one of {list(SAMPLE_UNITS)}")
     if max_sentences is not None and max_sentences < 1:
         raise ValueError(f"max_sentences={max_sentences!r} is not allowed: expected a positive integer or None")
     if heldout_sentences < 0:
@@ -280,7 +302,7 @@ def sample_corpus(
             raise ValueError(f"sizes has no entry for languages {missing}")
         size_of = {lang: float(sizes[lang]) for lang in counts}
     else:
-        size_of = {lang: float(sample.sentences) for lang, sample in counts.items()}
+        size_of = {lang: float(unit_size(sample, unit)) for lang, sample in counts.items()}
     probabilities = alpha_probabilities(size_of, alpha)
     p_total = sum(size_of.values())
     heldout_n = {lang: min(heldout_sentences, sample.sentences // 10) for lang, sample in counts.items()}

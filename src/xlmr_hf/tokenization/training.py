@@ -3,7 +3,8 @@
 `train_tokenizer(corpus, output_dir, config)`:
 
 1. finds the language files (`corpus.discover_corpus`) and checks they can be read;
-2. counts sentences per language and draws the α-smoothed sample plus held-out slices (`corpus.sample_corpus`);
+2. counts sentences (and their bytes and characters) per language and draws the α-smoothed sample plus held-out
+   slices (`corpus.sample_corpus`), with p_i measured in ``config.unit`` (lines by default);
 3. checks, before any training, that ``vocab_size`` leaves room for the characters SentencePiece must keep
    (``character_coverage``), with SentencePiece's own normaliser and rule;
 4. trains SentencePiece (unigram; ``<unk>``=0, ``<s>``=1, ``</s>``=2 exactly as XLM-R's ``sentencepiece.bpe.model``);
@@ -38,7 +39,13 @@ from tokenizers import AddedToken, decoders
 from tokenizers.models import Unigram
 from transformers import PreTrainedTokenizerFast, XLMRobertaTokenizer
 
-from .corpus import LanguageSample, count_sentences, discover_corpus, sample_corpus
+from .corpus import (
+    SAMPLE_UNITS,
+    LanguageSample,
+    count_sentences,
+    discover_corpus,
+    sample_corpus,
+)
 from .stats import LanguageTokenStats, tokenizer_statistics
 
 __all__ = [
@@ -77,6 +84,10 @@ class TokenizerTrainingConfig:
     ids: fairseq adds ``<pad>`` and ``<mask>``."""
     alpha: float = 0.3
     """Language sampling exponent in [0, 1]: q_i ∝ p_i^α (1 = proportional to data, 0 = uniform)."""
+    unit: str = "lines"
+    """What p_i, a language's share of the corpus, is measured in: ``lines`` (valid lines, i.e. sentences n_i: the
+    XLM-R paper's definition), ``bytes`` (UTF-8 bytes of the valid lines) or ``characters`` (characters of the valid
+    lines). The sample is still counted in lines and split by q_i; only p_i changes."""
     max_sentences: int | None = 10_000_000
     """Cap on the training sentences drawn over all languages (repetitions counted). The sample never exceeds the
     corpus's own number of training lines; ``None`` = exactly that many."""
@@ -108,6 +119,9 @@ class TokenizerTrainingConfig:
         if not isinstance(self.alpha, (int, float)) or not 0.0 <= self.alpha <= 1.0:
             raise TokenizerTrainingError(f"alpha={self.alpha!r} is not allowed: expected 0 <= alpha <= 1 "
                                          "(XLM-R: 0.3)")
+        if self.unit not in SAMPLE_UNITS:
+            raise TokenizerTrainingError(f"unit={self.unit!r} is not allowed: expected one of {list(SAMPLE_UNITS)} "
+                                         "(XLM-R: lines)")
         if self.max_sentences is not None and (not isinstance(self.max_sentences, int) or self.max_sentences < 1):
             raise TokenizerTrainingError(f"max_sentences={self.max_sentences!r} is not allowed: expected a positive "
                                          "integer or None")
@@ -141,6 +155,8 @@ class TokenizerTrainingResult:
     config: TokenizerTrainingConfig
     required_characters: int
     seconds: dict[str, float] = field(default_factory=dict)
+    unit: str = "lines"
+    """What p_i was measured in: ``config.unit``, or ``"sizes"`` when `train_tokenizer` was given ``sizes``."""
 
     def to_dict(self) -> dict:
         """The JSON summary (also written to ``output_dir/training_summary.json``)."""
@@ -159,6 +175,7 @@ class TokenizerTrainingResult:
             "sentencepiece_vocab_size": len(self.tokenizer) - 2,
             "required_characters": self.required_characters,
             "sampled_sentences": total,
+            "unit": self.unit,
             "settings": asdict(self.config),
             "languages": languages,
             "seconds": self.seconds,
@@ -166,13 +183,15 @@ class TokenizerTrainingResult:
 
     def format_table(self) -> str:
         """A plain-text table of the summary, one row per language."""
-        rows = [(f"{'lang':<8} {'sentences':>10} {'p':>7} {'q':>7} {'sampled':>10} {'chars':>12} {'passes':>7} "
-                 f"{'fertility':>14} {'unk':>7}")]
+        p_label = f"p_i ({self.unit})"
+        width = max(7, len(p_label))
+        rows = [(f"{'lang':<8} {'sentences':>10} {p_label:>{width}} {'q_i':>7} {'sampled':>10} {'chars':>12} "
+                 f"{'passes':>7} {'fertility':>14} {'unk':>7}")]
         for lang, sample in self.languages.items():
             stats = self.statistics.get(lang)
             fert = f"{stats.fertility:.3f}/{stats.fertility_unit[:4]}" if stats and stats.texts else "n/a"
             unk = f"{100 * stats.unknown_rate:.2f}%" if stats and stats.texts else "n/a"
-            rows.append(f"{lang:<8} {sample.sentences:>10,} {sample.p:>7.4f} {sample.q:>7.4f} "
+            rows.append(f"{lang:<8} {sample.sentences:>10,} {sample.p:>{width}.4f} {sample.q:>7.4f} "
                         f"{sample.sampled_sentences:>10,} {sample.sampled_characters:>12,} {sample.passes:>7.2f} "
                         f"{fert:>14} {unk:>7}")
         rows.append(f"vocabulary: {len(self.tokenizer):,} ids ({len(self.tokenizer) - 2:,} SentencePiece pieces + "
@@ -320,9 +339,10 @@ def train_tokenizer(
     """Train an XLM-R-layout tokenizer on ``corpus`` and save it to ``output_dir`` (see the module docstring).
 
     ``corpus`` is a CC-100 directory or a mapping language → file(s); ``languages`` restricts it; ``sizes`` gives p_i
-    (any unit) instead of counted sentences. A non-empty ``output_dir`` is refused unless ``overwrite`` (then its
-    contents are replaced once the new tokenizer is complete). Bad input raises `CorpusError` or
-    `TokenizerTrainingError` (both ``ValueError``) before SentencePiece starts.
+    (any unit; the summary's ``unit`` is then ``"sizes"``) instead of the counts in ``config.unit``. A non-empty
+    ``output_dir`` is refused unless ``overwrite`` (then its contents are replaced once the new tokenizer is
+    complete). Bad input raises `CorpusError` or `TokenizerTrainingError` (both ``ValueError``) before SentencePiece
+    starts.
     """
     config = config or TokenizerTrainingConfig()
     output_dir = Path(output_dir)
@@ -350,7 +370,7 @@ def train_tokenizer(
             samples = sample_corpus(
                 files, counts, write, alpha=config.alpha, max_sentences=config.max_sentences,
                 heldout_sentences=config.heldout_sentences, max_sentence_length=config.max_sentence_length,
-                sizes=sizes, seed=config.seed, progress=progress)
+                sizes=sizes, unit=config.unit, seed=config.seed, progress=progress)
             seconds["sample"] = time.perf_counter() - start
         char_counts = chars.finish()
         needed = required_characters(char_counts, config.character_coverage)
@@ -373,7 +393,8 @@ def train_tokenizer(
         heldout = {lang: sample.heldout for lang, sample in samples.items() if sample.heldout}
         statistics = tokenizer_statistics(tokenizer, heldout, progress=progress)
         seconds["statistics"] = time.perf_counter() - start
-        result = TokenizerTrainingResult(tokenizer, output_dir, samples, statistics, config, needed, seconds)
+        result = TokenizerTrainingResult(tokenizer, output_dir, samples, statistics, config, needed, seconds,
+                                         unit=config.unit if sizes is None else "sizes")
 
         staging = scratch / "out"
         _write_outputs(staging, tokenizer, model_proto, result.to_dict())
