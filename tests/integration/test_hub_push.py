@@ -26,7 +26,7 @@ def _card(data: bytes, tmp_path: Path) -> ModelCard:
 
 def test_every_checkpoint_has_a_model_card_and_its_weights_once(setup: dict[str, str], tmp_path: Path) -> None:
     result = pretrain(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=12, eval_corpus=setup["corpus"],
-                                                  eval_documents=3)))
+                                                  eval_tokens=1024)))
     checkpoint = Path(result["checkpoint"])
     card = ModelCard.load(checkpoint / "README.md")
     assert card.data.language == ["de", "en", "fr", "sw"] and card.data.license == "mit"
@@ -53,7 +53,7 @@ def test_checkpoints_are_pushed_in_the_background_in_transformers_format(
     hub = fake_hub.install(monkeypatch)
     result = pretrain(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=20, save_total_limit=1,
                                                   push_to_hub=True, hub_model_id="me/tiny-xlmr",
-                                                  eval_corpus=setup["corpus"], eval_documents=3)))
+                                                  eval_corpus=setup["corpus"], eval_tokens=1024)))
     assert hub.repos == [{"repo_id": "me/tiny-xlmr", "private": True, "exist_ok": True}]
     assert [u.message for u in hub.uploads] == ["Training step 10", "Training step 20"]
     for upload in hub.uploads:

@@ -1,16 +1,19 @@
 """Held-out masked-LM loss and accuracy per language, for the pretraining loop.
 
-The evaluation set is fixed once per run: the first ``documents`` documents of each language of a held-out corpus,
-tokenized like the training stream, packed with ``complete_doc`` (no block mixes documents or languages) and masked by
-`Masker` with its own seed, so the same positions are scored at every evaluation and in every process. Evaluation runs
-the model in eval mode (no dropout) and consumes no random numbers: it does not change the training trajectory.
+The evaluation set is fixed once per run: the first documents of each language of a held-out corpus, up to ``tokens``
+tokens per language, tokenized like the training stream, packed with ``complete_doc`` (no block mixes documents or
+languages) and masked by `Masker` with its own seed, so the same positions are scored at every evaluation and in every
+process. Bounding the set by tokens, not documents, keeps its cost independent of how long a language's documents are.
+
+Evaluation runs the model in eval mode (no dropout) with the labels, so the vocabulary projection runs only at the
+masked positions (not at every position: that is most of the cost of a full-logits pass), and consumes no random
+numbers: it does not change the training trajectory.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
-from itertools import islice
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -30,9 +33,20 @@ __all__ = ["build_eval_sets", "evaluate", "format_eval_table"]
 _EVAL_SEED_OFFSET = 7919  # the held-out masking never shares a random stream with the training masking
 
 
-def build_eval_sets(corpus: str, tokenizer: Any, *, languages: Sequence[str] | None, seq_len: int, documents: int,
+def build_eval_sets(corpus: str, tokenizer: Any, *, languages: Sequence[str] | None, seq_len: int, tokens: int,
                     seed: int) -> dict[str, list[Block]]:
-    """Masked blocks per language from the first ``documents`` documents of each language of ``corpus``."""
+    """Masked blocks per language: the first documents of each language of ``corpus``, up to ``tokens`` tokens.
+
+    Each language's documents are read in order (its files in `cc100_files` order), tokenized like the training stream
+    and packed with ``complete_doc`` until the blocks hold at least ``tokens`` tokens (``<s>`` and ``</s>`` count);
+    the set is then cut to exactly ``tokens`` tokens (all of them when the language has fewer): the last block keeps
+    its start (``<s>`` included) and loses its end. A block is never cut below 2 tokens: when only one token of room
+    would be left for it, the block before gives up its last token. The blocks are then masked by `Masker` with a seed
+    of their own (``seed`` + a fixed offset), block ``i`` with index ``i``, so the set is a pure function of the
+    corpus, the tokenizer, ``languages``, ``seq_len``, ``tokens`` and ``seed``.
+    """
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 2:
+        raise ValueError(f"tokens must be an int >= 2, got {tokens!r}")
     encoder = TokenEncoder(tokenizer)
     masker = Masker.from_tokenizer(tokenizer, seed=seed + _EVAL_SEED_OFFSET)
     files: dict[str, list[str]] = {}
@@ -43,16 +57,47 @@ def build_eval_sets(corpus: str, tokenizer: Any, *, languages: Sequence[str] | N
         packer = Packer(seq_len, mode="complete_doc", bos_token_id=tokenizer.bos_token_id,
                         eos_token_id=tokenizer.eos_token_id)
         blocks: list[Block] = []
-        texts = (doc for url in files[lang] for doc in iter_cc100_documents(url))
-        for document in islice(texts, documents):
-            blocks.extend(packer.add_document(encoder.encode(document.split("\n")), lang))
-        blocks.extend(packer.flush())
+        held = 0
+        for document in (doc for url in files[lang] for doc in iter_cc100_documents(url)):
+            for block in packer.add_document(encoder.encode(document.split("\n")), lang):
+                blocks.append(block)
+                held += len(block)
+            if held >= tokens:
+                break
+        blocks.extend(packer.flush())  # complete_doc emits every document's blocks: nothing is pending here
         masked = []
-        for index, block in enumerate(blocks):
+        for index, block in enumerate(_first_tokens(blocks, tokens)):
             ids, labels = masker.mask(block.input_ids, index)
             masked.append(Block(ids, block.segment_starts, block.languages, labels))
         sets[lang] = masked
     return sets
+
+
+def _cut(block: Block, length: int) -> Block:
+    """The first ``length`` (>= 2) tokens of an unmasked ``block``, with the segments that start among them."""
+    starts = tuple(start for start in block.segment_starts if start < length)
+    return Block(block.input_ids[:length].copy(), starts, block.languages[:len(starts)])
+
+
+def _first_tokens(blocks: list[Block], tokens: int) -> list[Block]:
+    """``blocks`` cut to their first ``tokens`` tokens in all (see `build_eval_sets`)."""
+    kept: list[Block] = []
+    held = 0
+    for block in blocks:
+        room = tokens - held
+        if room <= 0:
+            break
+        if len(block) <= room:
+            kept.append(block)
+            held += len(block)
+            continue
+        if room == 1 and kept and len(kept[-1]) > 2:  # a 1-token block is no block: take the token from the one before
+            kept[-1] = _cut(kept[-1], len(kept[-1]) - 1)
+            room = 2
+        if room >= 2:
+            kept.append(_cut(block, room))
+        break
+    return kept
 
 
 @torch.no_grad()
@@ -60,26 +105,34 @@ def evaluate(model: torch.nn.Module, sets: dict[str, list[Block]], *, batch_size
              pad_token_id: int, autocast: Callable[[], contextlib.AbstractContextManager] | None = None
              ) -> dict[str, float]:
     """``{"eval/loss/<lang>", "eval/accuracy/<lang>", "eval/loss", "eval/accuracy"}``: token-weighted over masked
-    positions (the overall figures weight every language equally)."""
+    positions (the overall figures weight every language equally).
+
+    The model is called with the labels, so its head runs only at the masked positions and ``logits`` holds one row
+    per masked position, in row-major order over ``labels != -100`` (`XLMRobertaForMaskedLM`; full ``(B, L, V)``
+    logits are accepted too). The loss is the float32 cross-entropy summed over those rows, not the model's own loss
+    (a mean, maybe fused); the fused head is switched off meanwhile, as it would compute gradients even here."""
     was_training = model.training
     model.eval()
     out: dict[str, float] = {}
     try:
-        for lang, blocks in sets.items():
-            loss_sum, correct, count = 0.0, 0, 0
-            for start in range(0, len(blocks), batch_size):
-                batch = collate_blocks(blocks[start:start + batch_size], pad_token_id=pad_token_id)
-                labels = batch.pop("labels").to(device)
-                batch = {k: v.to(device) for k, v in batch.items()}
-                with autocast() if autocast is not None else contextlib.nullcontext():
-                    logits = model(**batch).logits
-                selected = labels != -100
-                picked, targets = logits[selected].float(), labels[selected]
-                loss_sum += float(torch.nn.functional.cross_entropy(picked, targets, reduction="sum"))
-                correct += int((picked.argmax(-1) == targets).sum())
-                count += int(selected.sum())
-            out[f"eval/loss/{lang}"] = loss_sum / max(count, 1)
-            out[f"eval/accuracy/{lang}"] = correct / max(count, 1)
+        with _unfused_mlm_loss(model):
+            for lang, blocks in sets.items():
+                loss_sum, correct, count = 0.0, 0, 0
+                for start in range(0, len(blocks), batch_size):
+                    batch = collate_blocks(blocks[start:start + batch_size], pad_token_id=pad_token_id)
+                    labels = batch.pop("labels").to(device)
+                    batch = {k: v.to(device) for k, v in batch.items()}
+                    with autocast() if autocast is not None else contextlib.nullcontext():
+                        logits = model(**batch, labels=labels).logits
+                    selected = labels != -100
+                    if logits.dim() == 3:  # a model that ignores labels for its logits
+                        logits = logits[selected]
+                    picked, targets = logits.float(), labels[selected]
+                    loss_sum += float(torch.nn.functional.cross_entropy(picked, targets, reduction="sum"))
+                    correct += int((picked.argmax(-1) == targets).sum())
+                    count += int(targets.numel())
+                out[f"eval/loss/{lang}"] = loss_sum / max(count, 1)
+                out[f"eval/accuracy/{lang}"] = correct / max(count, 1)
     finally:
         model.train(was_training)
     languages = list(sets)
@@ -87,6 +140,27 @@ def evaluate(model: torch.nn.Module, sets: dict[str, list[Block]], *, batch_size
         out["eval/loss"] = sum(out[f"eval/loss/{lang}"] for lang in languages) / len(languages)
         out["eval/accuracy"] = sum(out[f"eval/accuracy/{lang}"] for lang in languages) / len(languages)
     return out
+
+
+@contextlib.contextmanager
+def _unfused_mlm_loss(model: torch.nn.Module) -> Iterator[None]:
+    """Switch off ``fused_mlm_loss`` on every submodule that has it switched on, then restore it.
+
+    The fused projection + cross-entropy computes its gradients inside the forward (an autograd Function cannot tell
+    that grad mode is off), which here would only add two vocabulary-sized matmuls and a vocab × hidden buffer per
+    batch; the plain head computes the same logits."""
+    fused = [module for module in model.modules() if getattr(module, "fused_mlm_loss", False) is True]
+    own = [("fused_mlm_loss" in vars(module)) for module in fused]
+    for module in fused:
+        module.fused_mlm_loss = False
+    try:
+        yield
+    finally:
+        for module, had in zip(fused, own, strict=True):
+            if had:
+                module.fused_mlm_loss = True
+            else:
+                del module.fused_mlm_loss  # back to the class default
 
 
 def format_eval_table(before: dict[str, float] | None, after: dict[str, float]) -> str:
