@@ -1,6 +1,6 @@
 """Data: the CC-100 reader (a `datasets` builder inside the package), the CC-Net-style corpus builder, the embedded
-default corpus, and the pretraining stream with its parts: the resumable document reader, the temperature language
-sampler, the packer and the masker. See ``docs/data_pipeline.md``."""
+default corpus, pre-tokenized corpora, and the pretraining stream with its parts: the resumable document reader, the
+temperature language sampler, block planning, the packer and the masker. See ``docs/data_pipeline.md``."""
 
 from .cc100 import (
     CC100_LANGUAGES,
@@ -84,7 +84,16 @@ from .sampling import (
     TemperatureSampler,
     temperature_probabilities,
 )
-from .stream import PretrainingStream, StreamError, TokenEncoder, load_stream_tokenizer
+from .blocks import BlockPlan, DocumentRun, LanguageBlocks
+from .stream import OnlineSource, PretrainingStream, StreamError, TokenEncoder, load_stream_tokenizer
+from .tokenized import (
+    TokenizedCorpusError,
+    TokenizedSource,
+    is_tokenized_corpus,
+    read_manifest,
+    tokenize_corpus,
+    tokenizer_fingerprint,
+)
 
 __all__ = [
     "BOUNDARY_MODES",
@@ -101,6 +110,7 @@ __all__ = [
     "SCHEDULE_TYPES",
     "STAGES",
     "Block",
+    "BlockPlan",
     "CC100Builder",
     "CC100Config",
     "CC100Error",
@@ -110,13 +120,16 @@ __all__ = [
     "CorpusBuildReport",
     "CorpusInputError",
     "DocumentReader",
+    "DocumentRun",
     "KenLMScorerFactory",
+    "LanguageBlocks",
     "LanguageIdentifier",
     "LanguageStatistics",
     "MaskRateSchedule",
     "Masker",
     "MaskingError",
     "MissingDependencyError",
+    "OnlineSource",
     "Packer",
     "PackingError",
     "PerplexityScorer",
@@ -129,6 +142,8 @@ __all__ = [
     "StreamError",
     "TemperatureSampler",
     "TokenEncoder",
+    "TokenizedCorpusError",
+    "TokenizedSource",
     "XZContainerError",
     "XZStream",
     "build_corpus",
@@ -140,6 +155,7 @@ __all__ = [
     "default_corpus_manifest",
     "default_heldout_dir",
     "default_lid_model_path",
+    "is_tokenized_corpus",
     "iter_cc100_documents",
     "load_cc100",
     "load_stream_tokenizer",
@@ -149,10 +165,13 @@ __all__ = [
     "parallel_sentences",
     "read_documents",
     "read_jsonl",
+    "read_manifest",
     "read_text",
     "read_wet",
     "temperature_probabilities",
     "tlm_example",
+    "tokenize_corpus",
+    "tokenizer_fingerprint",
     "xnli_sample_dir",
     "xz_streams",
 ]

@@ -295,6 +295,23 @@ class TemperatureSampler:
             self._q = dict.fromkeys(self.languages, 0.0)
             self._cdf = np.zeros(0)
 
+    def stable_until(self) -> float:
+        """The schedule clock (consumed tokens) at which alpha or the joined languages next change; ``inf`` if never.
+        Caps aside, draws until then use the current distribution (the stream plans them in one vectorized go)."""
+        kind, clock = self.schedule["type"], self.consumed_tokens
+        if kind == "constant":
+            return math.inf
+        if kind == "phases":
+            until = self.schedule["phases"][self._phase_index(clock)]["until"]
+            return math.inf if until is None or clock >= until else float(until)
+        return clock + 1.0 if clock < self.schedule["total"] else math.inf  # linear/cosine: every token moves alpha
+
+    def advance(self, draws: Mapping[str, int]) -> None:
+        """Count draws made with `sample_many` at the current position (``language → draws``) and move past them."""
+        for lang, count in draws.items():
+            self.draws[lang] += int(count)
+            self.position += int(count)
+
     @property
     def probabilities(self) -> dict[str, float]:
         """Current target ``q`` for every language (0 for languages not joined or exhausted), sorted by language."""
@@ -313,6 +330,16 @@ class TemperatureSampler:
         positions = np.searchsorted(self._cdf, _uniforms(self.seed, idx), side="right")
         positions = np.minimum(positions, len(self.active) - 1)  # guards cdf[-1] rounding slightly below 1
         return [self.active[int(i)] for i in positions]
+
+    def sample_codes(self, indices: np.ndarray) -> np.ndarray:
+        """Like `sample_many`, as positions in `languages` (an int64 array; no strings are made)."""
+        if not self.active:
+            raise SamplerExhaustedError(
+                f"all languages are exhausted or inactive (caps={self.caps}, exhausted={sorted(self.exhausted)})"
+            )
+        positions = np.searchsorted(self._cdf, _uniforms(self.seed, np.asarray(indices, dtype=np.int64)), "right")
+        codes = np.array([self.languages.index(lang) for lang in self.active], dtype=np.int64)
+        return codes[np.minimum(positions, len(self.active) - 1)]
 
     def sample(self, index: int) -> str:
         """Language of global sample ``index``: a pure function of (seed, current alpha/active set, index)."""

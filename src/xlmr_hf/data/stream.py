@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,26 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from .blocks import BlockPlan, DocumentRun, LanguageBlocks
 from .cc100 import cc100_files, cc100_statistics
 from .docreader import DocumentReader
 from .masking import Masker
-from .packing import PACKING_MODES, Block, Packer, collate_blocks
-from .sampling import SAMPLER_UNITS, TemperatureSampler
+from .packing import PACKING_MODES, Block, collate_blocks
+from .sampling import SAMPLER_UNITS, SamplerExhaustedError, TemperatureSampler
+from .tokenized import (
+    TokenizedSource,
+    block_table_name,
+    is_tokenized_corpus,
+    read_manifest,
+    tokenizer_fingerprint,
+)
 
-__all__ = ["PretrainingStream", "StreamError", "TokenEncoder", "load_stream_tokenizer"]
+__all__ = ["OnlineSource", "PretrainingStream", "StreamError", "TokenEncoder", "load_stream_tokenizer"]
 
 logger = logging.getLogger(__name__)
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+_SHUFFLE_TAG = 0x5B10C  # the block shuffle never shares a random stream with the masking
 _SPM_FILE = "sentencepiece.bpe.model"
 _PAD_SPM_CHECK = 256  # pieces compared between SentencePiece and the HF tokenizer before trusting the fast path
 
@@ -107,28 +117,108 @@ class TokenEncoder:
         self.__init__(state["tokenizer"])
 
 
+class OnlineSource:
+    """One language's CC-100 files, tokenized as they are read (a `xlmr_hf.data.blocks.DocumentSource`; its state is
+    the `DocumentReader` position)."""
+
+    def __init__(self, files: Sequence[str], language: str, encoder: TokenEncoder, eos_token_id: int,
+                 storage_options: dict[str, Any] | None = None) -> None:
+        self.language, self.files, self.encoder, self.eos = language, list(files), encoder, eos_token_id
+        self.storage_options = storage_options
+        self.seek(None)
+
+    def seek(self, state: Any) -> None:
+        self._reader: DocumentReader | None = None
+        self._state = state
+        self._held: tuple[Any, str, int] | None = None  # the first document of the next epoch, read ahead
+        self._epoch: int | None = None
+
+    @property
+    def reader(self) -> DocumentReader:
+        if self._reader is None:
+            self._reader = DocumentReader(self.files, language=self.language, storage_options=self.storage_options)
+            if self._state is not None:
+                self._reader.load_state_dict(self._state)
+        return self._reader
+
+    def _next(self) -> tuple[Any, str, int]:
+        if self._held is not None:
+            held, self._held = self._held, None
+            return held
+        before = self.reader.state_dict()
+        document = next(self.reader)
+        return before, document, self.reader.epoch
+
+    def read(self, min_tokens: int) -> DocumentRun:
+        starts, unit_ends, lines, sizes, states, pieces = [0], [], [], [], [], []
+        total, last = 0, False
+        while total < max(min_tokens, 1):
+            before, document, epoch = self._next()
+            if self._epoch is not None and epoch != self._epoch:  # the reader wrapped: the epoch ended
+                self._held, self._epoch, last = (before, document, epoch), epoch, True
+                break
+            self._epoch = epoch
+            states.append(before)
+            paragraphs = document.split("\n")
+            for ids in self.encoder.encode(paragraphs):
+                if len(ids):
+                    pieces.extend((ids, np.array([self.eos], dtype=np.int64)))
+                    total += len(ids) + 1
+                    unit_ends.append(total)
+            starts.append(total)
+            lines.append(len(paragraphs))
+            sizes.append(len(document.encode("utf-8")) + 2)  # the text plus the blank line that ends it in the file
+        states.append(self._held[0] if self._held is not None else self.reader.state_dict())
+        return DocumentRun(np.array(starts, dtype=np.int64), np.array(unit_ends, dtype=np.int64),
+                           np.array(lines, dtype=np.int64), np.array(sizes, dtype=np.int64), last,
+                           np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64), states)
+
+    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers reopen the files at the same position
+        state = self.__dict__.copy()
+        if self._reader is not None:
+            state["_state"], state["_reader"] = self._reader.state_dict(), None
+        return state
+
+
 def _positive_int(value: Any, field: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise StreamError(f"{field} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
+@dataclass
+class _Window:
+    """Global blocks ``[index · shuffle_blocks, ...)`` in planning order, the planner state before them, and their
+    shuffled order."""
+
+    snapshot: dict[str, Any]
+    languages: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    clocks: np.ndarray
+    payloads: list[Any] | None
+    order: np.ndarray
+
+
 class PretrainingStream(IterableDataset):
-    """Deterministic, exactly resumable MLM pretraining batches from CC-100 files (see ``docs/data_pipeline.md``).
+    """Deterministic, exactly resumable MLM pretraining batches from CC-100 files or a pre-tokenized corpus (see
+    ``docs/data_pipeline.md``, "The pretraining stream").
 
     Args:
-        corpus: a CC-100 directory (``<lang>.txt[.xz]``), a list of such files/URLs or a URL template with ``{lang}``
-            (as `xlmr_hf.data.load_cc100`).
+        corpus: a CC-100 directory (``<lang>.txt[.xz]``), a list of such files/URLs, a URL template with ``{lang}``
+            (as `xlmr_hf.data.load_cc100`), or a directory written by `xlmr_hf.data.tokenize_corpus` (then only the
+            tokens of this process's own blocks are read).
         tokenizer: an HF tokenizer, a tokenizer directory or a Hub id, in the fairseq/XLM-R id layout.
         seq_len: maximum tokens per block (``<s>`` included): 512 in XLM-R.
         batch_size: blocks per batch *per rank*.
         languages: languages to read (default: all in ``corpus``).
-        sizes: language → size in ``unit`` for the sampler; default: counted with `cc100_statistics` (cached), which
-            supports the units ``bytes``, ``documents`` and ``lines``; ``tokens`` needs explicit sizes.
-        unit: the unit of ``sizes`` (`SAMPLER_UNITS`); consumption is reported in it, for caps.
-        alpha, schedule, caps: the `TemperatureSampler` settings (``schedule`` may add languages at phases).
-        seed: seeds the language draws and the masking.
-        packing: ``complete`` (blocks cross documents) or ``complete_doc`` (never).
+        sizes: language → size in ``unit`` for the sampler; default: counted from the corpus (CC-100: the units
+            ``lines``, ``bytes`` and ``documents``; a pre-tokenized corpus also ``tokens``).
+        unit: the unit of ``sizes`` and of caps (`SAMPLER_UNITS`): ``lines`` (sentences, as the paper) by default.
+        alpha, schedule, caps: the `TemperatureSampler` settings; the language of every block is drawn from q.
+        seed: seeds the language draws, the block shuffle and the masking.
+        shuffle_blocks: blocks per shuffle window (a seeded permutation of each window; 1 disables shuffling).
+        packing: ``complete`` (blocks cross documents of the language) or ``complete_doc`` (never).
         padding_free: collate as ``(1, total)`` with ``cu_seqlens`` instead of padded ``(B, L)`` + ``attention_mask``.
         boundaries: padding-free attention segments: ``document`` (documents never attend each other) or ``block``.
         pad_to_seq_len: pad every padded batch to ``seq_len`` (static shapes) instead of its longest block.
@@ -154,11 +244,12 @@ class PretrainingStream(IterableDataset):
         batch_size: int = 8,
         languages: Sequence[str] | None = None,
         sizes: Mapping[str, float] | None = None,
-        unit: str = "bytes",
+        unit: str = "lines",
         alpha: float = 0.3,
         schedule: Mapping[str, Any] | None = None,
         caps: float | Mapping[str, float] | None = None,
         seed: int = 0,
+        shuffle_blocks: int = 8192,
         packing: str = "complete",
         padding_free: bool = False,
         boundaries: str = "document",
@@ -179,6 +270,7 @@ class PretrainingStream(IterableDataset):
         self.seq_len = _positive_int(seq_len, "seq_len", 4)
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.world_size = _positive_int(world_size, "world_size")
+        self.shuffle_blocks = _positive_int(shuffle_blocks, "shuffle_blocks")
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < self.world_size:
             raise StreamError(f"rank must be an integer in [0, world_size={self.world_size}), got {rank!r}")
         self.rank = rank
@@ -192,40 +284,13 @@ class PretrainingStream(IterableDataset):
         self.pad_to_seq_len, self.return_language_counts = bool(pad_to_seq_len), bool(return_language_counts)
         self.seed, self.unit = seed, unit
         self.storage_options = storage_options
-
-        self.tokenizer = load_stream_tokenizer(tokenizer)
-        vocab = len(self.tokenizer)
-        if model_vocab_size is not None and vocab > _positive_int(model_vocab_size, "model_vocab_size"):
-            raise StreamError(
-                f"the tokenizer's vocabulary ({vocab} ids) is larger than the model's vocab_size={model_vocab_size}: "
-                "ids >= vocab_size would index past the embedding matrix. Use the model's tokenizer or resize the "
-                "model's embeddings (model.resize_token_embeddings(len(tokenizer))).")
-        self.model_vocab_size = model_vocab_size
-        for name in ("bos_token_id", "eos_token_id", "pad_token_id", "mask_token_id"):
-            if getattr(self.tokenizer, name, None) is None:
-                raise StreamError(f"the tokenizer has no {name}; the stream needs <s>, </s>, <pad> and <mask>")
-        self.pad_token_id = int(self.tokenizer.pad_token_id)
-
-        files = cc100_files(corpus, languages, storage_options=storage_options)
-        self.files: dict[str, list[str]] = {}
-        for lang, url in files:
-            self.files.setdefault(lang, []).append(url)
-        self.languages: list[str] = sorted(self.files)
-        if sizes is None:
-            if unit == "tokens":
-                raise StreamError("sizes must be given when unit='tokens' (token counts depend on the tokenizer); "
-                                  "or use unit='bytes', 'documents' or 'lines', counted from the corpus")
-            stats = cc100_statistics([url for _, url in files], storage_options=storage_options)
-            sizes = {lang: getattr(stats[lang], unit) for lang in self.languages}
-        extra, missing = sorted(set(sizes) - set(self.files)), sorted(set(self.files) - set(sizes))
-        if extra or missing:
-            raise StreamError(f"sizes must name exactly the corpus languages {self.languages}: "
-                              + (f"{extra} have no files" if extra else f"{missing} have no size")
-                              + " (select languages with languages=[...])")
+        self._load_tokenizer(tokenizer, model_vocab_size)
+        self._find_files(corpus, languages)
+        sizes = self._default_sizes(sizes)
         self.sampler_settings = {"sizes": {lang: sizes[lang] for lang in sorted(sizes)}, "alpha": alpha, "seed": seed,
-                                     "schedule": schedule, "caps": caps, "unit": unit}
+                                 "schedule": schedule, "caps": caps, "unit": unit}
         self.sampler = TemperatureSampler(**self.sampler_settings)  # validates alpha, sizes, schedule, caps
-
+        self._language_index = {lang: i for i, lang in enumerate(self.languages)}
         if language_ids is not None:
             unknown = sorted(set(self.sampler.languages) - set(language_ids))
             if unknown:
@@ -239,53 +304,201 @@ class PretrainingStream(IterableDataset):
         self.masker = Masker.from_tokenizer(
             self.tokenizer, word_starts=word_starts, whole_word=whole_word, rate=mask_rate, mode=masking,
             mask_fraction=mask_fraction, random_fraction=random_fraction, seed=seed)
-        self.encoder = TokenEncoder(self.tokenizer)
-        self.packer = Packer(self.seq_len, mode=packing, bos_token_id=int(self.tokenizer.bos_token_id),
-                             eos_token_id=int(self.tokenizer.eos_token_id))
-        self._readers: dict[str, DocumentReader] | None = None
-        self._reader_states: dict[str, Any] = {}
-        self._buffer: list[tuple[int, Block]] = []  # (consumed tokens when made, block), in global order
-        self._buffer_start = 0  # global index of _buffer[0]
+        self._build_planner()
         self._batch = 0  # next global batch index
         self._base: int | None = None  # first batch of the current worker round-robin
         self._base_workers = 0
         self.dropped_blocks = 0  # blocks after the last full global batch when every language hit its cap
         self.dropped_tokens = 0
 
-    # ------------------------------------------------------------------------------------------------ pipeline
-    @property
-    def readers(self) -> dict[str, DocumentReader]:
-        """One `DocumentReader` per language, opened on first use (and again in each DataLoader worker)."""
-        if self._readers is None:
-            self._readers = {}
-            for lang in self.languages:
-                reader = DocumentReader(self.files[lang], language=lang, storage_options=self.storage_options)
-                if lang in self._reader_states:
-                    reader.load_state_dict(self._reader_states[lang])
-                self._readers[lang] = reader
-        return self._readers
+    # ------------------------------------------------------------------------------------------------ setup
+    def _load_tokenizer(self, tokenizer: Any, model_vocab_size: int | None) -> None:
+        self.tokenizer = load_stream_tokenizer(tokenizer)
+        vocab = len(self.tokenizer)
+        if model_vocab_size is not None and vocab > _positive_int(model_vocab_size, "model_vocab_size"):
+            raise StreamError(
+                f"the tokenizer's vocabulary ({vocab} ids) is larger than the model's vocab_size={model_vocab_size}: "
+                "ids >= vocab_size would index past the embedding matrix. Use the model's tokenizer or resize the "
+                "model's embeddings (model.resize_token_embeddings(len(tokenizer))).")
+        self.model_vocab_size = model_vocab_size
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id", "mask_token_id"):
+            if getattr(self.tokenizer, name, None) is None:
+                raise StreamError(f"the tokenizer has no {name}; the stream needs <s>, </s>, <pad> and <mask>")
+        self.pad_token_id = int(self.tokenizer.pad_token_id)
 
-    def _units(self, document: str, tokens: int, paragraphs: int) -> float:
-        if self.unit == "tokens":
-            return tokens
-        if self.unit == "bytes":
-            return len(document.encode("utf-8")) + 2  # the text plus the blank line that ends it in the file
-        return 1 if self.unit == "documents" else paragraphs
+    def _find_files(self, corpus: Any, languages: Sequence[str] | None) -> None:
+        self.files: dict[str, list[str]] = {}
+        self.manifest: dict[str, Any] | None = None
+        if isinstance(corpus, (str, os.PathLike)) and is_tokenized_corpus(corpus):
+            self.corpus = os.fspath(corpus)
+            self.manifest = read_manifest(corpus)
+            available = self.manifest["languages"]
+            unknown = sorted(set(languages or ()) - set(available))
+            if unknown:
+                raise StreamError(f"languages {unknown} are not in the pre-tokenized corpus {self.corpus!r}; it has "
+                                  f"{sorted(available)}")
+            if self.manifest["tokenizer"] != tokenizer_fingerprint(self.tokenizer):
+                raise StreamError(f"the pre-tokenized corpus {self.corpus!r} was written with another tokenizer "
+                                  "(its manifest's fingerprint differs): tokenize it again with this tokenizer or "
+                                  "pass the tokenizer it was written with")
+            self.files = {lang: list(available[lang]["parts"]) for lang in (languages or available)}
+        else:
+            self.corpus = None
+            for lang, url in cc100_files(corpus, languages, storage_options=self.storage_options):
+                self.files.setdefault(lang, []).append(url)
+        self.languages: list[str] = sorted(self.files)
 
-    def _produce(self) -> bool:
-        """Read, tokenize and pack one document; False when every language is exhausted."""
-        try:
-            lang = next(self.sampler)
-        except StopIteration:
-            return False
-        document = next(self.readers[lang])
-        paragraphs = document.split("\n")
-        ids = self.encoder.encode(paragraphs)
-        tokens = sum(len(p) + 1 for p in ids if len(p))  # each non-empty paragraph + its </s>
-        self.sampler.consume(lang, tokens=tokens, documents=1, units=self._units(document, tokens, len(paragraphs)))
-        consumed = self.sampler.consumed_tokens
-        self._buffer.extend((consumed, block) for block in self.packer.add_document(ids, lang))
-        return True
+    def _default_sizes(self, sizes: Mapping[str, float] | None) -> Mapping[str, float]:
+        if sizes is None and self.manifest is not None:
+            sizes = {lang: self.manifest["languages"][lang][self.unit] for lang in self.languages}
+        elif sizes is None:
+            if self.unit == "tokens":
+                raise StreamError("sizes must be given when unit='tokens' (token counts depend on the tokenizer); "
+                                  "or use unit='lines', 'bytes' or 'documents', counted from the corpus, or a "
+                                  "pre-tokenized corpus")
+            stats = cc100_statistics([url for lang in self.languages for url in self.files[lang]],
+                                     storage_options=self.storage_options)
+            sizes = {lang: getattr(stats[lang], self.unit) for lang in self.languages}
+        extra, missing = sorted(set(sizes) - set(self.files)), sorted(set(self.files) - set(sizes))
+        if extra or missing:
+            raise StreamError(f"sizes must name exactly the corpus languages {self.languages}: "
+                              + (f"{extra} have no files" if extra else f"{missing} have no size")
+                              + " (select languages with languages=[...])")
+        return sizes
+
+    def _build_planner(self) -> None:
+        """One `LanguageBlocks` per language over its source, at the start of the corpus."""
+        encoder = TokenEncoder(self.tokenizer) if self.manifest is None else None
+        self.sources: list[Any] = []
+        for lang in self.languages:
+            if self.manifest is None:
+                self.sources.append(OnlineSource(self.files[lang], lang, encoder, int(self.tokenizer.eos_token_id),
+                                                 self.storage_options))
+            else:
+                self.sources.append(TokenizedSource(self.corpus, lang, self.files[lang]))
+        self.blocks = [LanguageBlocks(source, self.seq_len, self.packing, self._block_table(source.language))
+                       for source in self.sources]
+        self._windows: dict[int, _Window] = {}
+        self._next_window = 0
+        self._exhausted_at: int | None = None  # blocks in all when every language reached its cap
+
+    def _block_table(self, language: str) -> np.ndarray | None:
+        """The pre-computed block ends of a pre-tokenized language for this packing and seq_len, if written."""
+        if self.manifest is None:
+            return None
+        name = block_table_name(self.packing, self.seq_len)
+        if name not in self.manifest["languages"][language].get("block_tables", []):
+            if language == self.languages[0]:
+                logger.info("%s has no block table for packing=%r, seq_len=%d: blocks are planned from the lengths "
+                            "as the stream goes (tokenize-corpus --seq_len %d writes one; planning is then a lookup)",
+                            self.corpus, self.packing, self.seq_len, self.seq_len)
+            return None
+        return np.load(Path(self.corpus) / language / name, mmap_mode="r")
+
+    # ------------------------------------------------------------------------------------------------ planning
+    def _planner_state(self) -> dict[str, Any]:
+        return {"sampler": self.sampler.state_dict(), "languages": [b.state_dict() for b in self.blocks]}
+
+    def _plan_round(self, wanted: int) -> tuple[np.ndarray, BlockPlan, np.ndarray, list[Any] | None] | None:
+        """Draw and plan up to ``wanted`` global blocks with one distribution (until alpha, the joined languages or a
+        cap would change it); None when every language is exhausted."""
+        sampler = self.sampler
+        try:  # the sampler's languages are sorted, as are the stream's: codes index both
+            index = sampler.sample_codes(np.arange(sampler.position, sampler.position + wanted))
+        except SamplerExhaustedError:
+            return None
+        plan = BlockPlan(*(np.zeros(len(index), dtype=np.int64) for _ in range(5)))
+        for li in np.unique(index).tolist():
+            where = np.flatnonzero(index == li)
+            peeked = self.blocks[li].peek(len(where))
+            for name in ("starts", "ends", "documents", "lines", "bytes"):
+                getattr(plan, name)[where] = getattr(peeked, name)
+        units = {"tokens": plan.tokens, "documents": plan.documents, "lines": plan.lines, "bytes": plan.bytes}[
+            self.unit].astype(np.float64)
+        clocks = sampler.consumed_tokens + np.cumsum(plan.tokens)
+        cut = len(index)
+        hit = np.flatnonzero(clocks >= sampler.stable_until())
+        if hit.size:
+            cut = int(hit[0]) + 1
+        for lang, cap in sampler.caps.items():
+            if lang in sampler.exhausted:
+                continue
+            where = np.flatnonzero(index[:cut] == self._language_index[lang])
+            full = np.flatnonzero(sampler.units[lang] + np.cumsum(units[where]) >= cap * sampler.sizes[lang])
+            if full.size:
+                cut = int(where[full[0]]) + 1
+        index, plan, units, clocks = index[:cut], plan.head(cut), units[:cut], clocks[:cut]
+        payloads: list[Any] | None = [None] * cut if self.manifest is None else None
+        for li in np.unique(index).tolist():
+            where = np.flatnonzero(index == li)
+            taken = self.blocks[li].take(len(where), payload=payloads is not None)
+            if payloads is not None:
+                for position, item in zip(where.tolist(), taken):
+                    payloads[position] = item
+            sampler.consume(self.languages[li], tokens=int(plan.tokens[where].sum()),
+                            documents=int(plan.documents[where].sum()), units=float(units[where].sum()))
+        sampler.advance({self.languages[li]: int(n) for li, n in zip(*np.unique(index, return_counts=True))})
+        return index, plan, clocks, payloads
+
+    def _plan_window(self) -> _Window | None:
+        """Plan the next window of ``shuffle_blocks`` global blocks (fewer when the languages run out)."""
+        if self._exhausted_at is not None:
+            return None
+        snapshot = self._planner_state()
+        rounds = []
+        planned = 0
+        while planned < self.shuffle_blocks:
+            result = self._plan_round(min(self.shuffle_blocks - planned, 4096))
+            if result is None:
+                self._exhausted_at = self._next_window * self.shuffle_blocks + planned
+                break
+            rounds.append(result)
+            planned += len(result[0])
+        if not rounds:
+            return None
+        payloads = None if self.manifest is not None else [p for r in rounds for p in r[3]]
+        generator = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, _SHUFFLE_TAG,
+                                                                                 self._next_window])))
+        order = generator.permutation(planned) if self.shuffle_blocks > 1 else np.arange(planned)
+        plans = BlockPlan.join([r[1] for r in rounds])
+        window = _Window(snapshot, np.concatenate([r[0] for r in rounds]), plans.starts, plans.ends,
+                         np.concatenate([r[2] for r in rounds]), payloads, order)
+        self._windows[self._next_window] = window
+        self._next_window += 1
+        return window
+
+    def _available(self, position: int) -> bool:
+        """Plan windows until global position ``position`` exists; False when the stream ends before it."""
+        window_index, offset = divmod(position, self.shuffle_blocks)
+        while window_index >= self._next_window:
+            if self._plan_window() is None:
+                return False
+        return offset < len(self._windows[window_index].order)
+
+    def _entries(self, first: int, count: int) -> list[tuple[int, int, int, int, Any]]:
+        """``(language index, start, end, clock, payload)`` of the planned global positions ``[first, first +
+        count)``."""
+        out = []
+        for position in range(first, first + count):
+            window = self._windows[position // self.shuffle_blocks]
+            j = int(window.order[position % self.shuffle_blocks])
+            out.append((int(window.languages[j]), int(window.starts[j]), int(window.ends[j]), int(window.clocks[j]),
+                        window.payloads[j] if window.payloads is not None else None))
+        return out
+
+    # ------------------------------------------------------------------------------------------------ batches
+    def _block(self, entry: tuple[int, int, int, int, Any], position: int) -> tuple[Block, str]:
+        li, start, end, clock, payload = entry
+        if payload is None:
+            start, end = self.blocks[li].epoch_position(start, end)
+            tokens, inside = self.sources[li].tokens(start, end), self.sources[li].document_starts(start, end) - start
+        else:
+            tokens, inside = payload
+        ids = np.concatenate([[int(self.tokenizer.bos_token_id)], tokens]).astype(np.int64)
+        lang = self.languages[li]
+        starts = (0, *(int(s) + 1 for s in inside))
+        masked, labels = self.masker.mask(ids, position, rate=self.masker.rate_at(clock))
+        return Block(masked, starts, (lang,) * len(starts), labels), lang
 
     def _check_ids(self, ids: torch.Tensor, first_index: int) -> None:
         """Every id must index the model's embeddings: a bad one is caught here, named with its position."""
@@ -298,23 +511,30 @@ class PretrainingStream(IterableDataset):
                               f"at block {first_index} is outside the model's vocabulary (model_vocab_size="
                               f"{self.model_vocab_size}, ids 0..{self.model_vocab_size - 1})")
 
-    def _collate(self, entries: Sequence[tuple[int, Block]], first_index: int) -> dict[str, torch.Tensor]:
-        blocks = []
-        for offset, (consumed, block) in enumerate(entries):
-            ids, labels = self.masker.mask(block.input_ids, first_index + offset, rate=self.masker.rate_at(consumed))
-            blocks.append(Block(ids, block.segment_starts, block.languages, labels))
+    def _collate(self, entries: Sequence[tuple[int, int, int, int, Any]], first: int) -> dict[str, torch.Tensor]:
+        blocks, counts = [], dict.fromkeys(self.languages, 0)
+        for offset, entry in enumerate(entries):
+            block, lang = self._block(entry, first + offset)
+            blocks.append(block)
+            counts[lang] += len(block)
         batch = collate_blocks(blocks, pad_token_id=self.pad_token_id, padding_free=self.padding_free,
                                boundaries=self.boundaries, language_to_id=self.language_ids,
                                pad_to=self.seq_len if self.pad_to_seq_len and not self.padding_free else None)
-        self._check_ids(batch["input_ids"], first_index)
+        self._check_ids(batch["input_ids"], first)
         if self.return_language_counts:
-            counts = dict.fromkeys(self.languages, 0)
-            for block in blocks:
-                ends = [*block.segment_starts[1:], len(block.input_ids)]
-                for start, end, lang in zip(block.segment_starts, ends, block.languages):
-                    counts[lang] += end - start
             batch["language_token_counts"] = torch.tensor([counts[lang] for lang in self.languages])
         return batch
+
+    def _end(self, first: int) -> None:
+        """Count the blocks after the last full global batch (every language reached its cap)."""
+        total = self._exhausted_at if self._exhausted_at is not None else first
+        if total > first:
+            tokens = sum(end - start + 1 for _, start, end, _, _ in self._entries(first, total - first))
+            self.dropped_blocks += total - first
+            self.dropped_tokens += tokens
+            logger.warning("every language reached its cap: the last %d block(s) (%d tokens) do not fill a global "
+                           "batch of %d blocks and are dropped", total - first, tokens,
+                           self.batch_size * self.world_size)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = get_worker_info()
@@ -323,30 +543,21 @@ class PretrainingStream(IterableDataset):
             self._base, self._base_workers = self._batch, workers
         group = self.batch_size * self.world_size
         while True:
-            exhausted = False
-            while len(self._buffer) < group and not exhausted:
-                exhausted = not self._produce()
-            if exhausted and len(self._buffer) < group:
-                self._buffer.extend((self.sampler.consumed_tokens, b) for b in self.packer.flush())
-                if len(self._buffer) < group:
-                    if self._buffer:
-                        self.dropped_blocks += len(self._buffer)
-                        self.dropped_tokens += sum(len(block) for _, block in self._buffer)
-                        logger.warning("every language reached its cap: the last %d block(s) (%d tokens) do not fill "
-                                       "a global batch of %d blocks and are dropped",
-                                       len(self._buffer), sum(len(b) for _, b in self._buffer), group)
-                        self._buffer_start += len(self._buffer)
-                        self._buffer = []
-                    return
             batch_index = self._batch
+            first = batch_index * group
+            if not self._available(first + group - 1):
+                if self._exhausted_at is not None and self._exhausted_at < first + group:
+                    self._end(first)
+                    self._exhausted_at = first  # counted once
+                return
             own = (batch_index - self._base) % workers == worker
             batch = None
             if own:
-                start = self.rank * self.batch_size
-                batch = self._collate(self._buffer[start:start + self.batch_size], self._buffer_start + start)
-            del self._buffer[:group]
-            self._buffer_start += group
+                start = first + self.rank * self.batch_size
+                batch = self._collate(self._entries(start, self.batch_size), start)
             self._batch = batch_index + 1
+            for index in [k for k in self._windows if (k + 1) * self.shuffle_blocks <= self._batch * group]:
+                del self._windows[index]
             if own:
                 yield batch
 
@@ -362,44 +573,55 @@ class PretrainingStream(IterableDataset):
         return self.sampler.probabilities
 
     def accounting(self) -> dict[str, dict[str, float]]:
-        """Per language: tokens/documents consumed by the pipeline, realized vs target shares (`TemperatureSampler`)."""
+        """Per language: tokens/documents planned so far, realized vs target shares (`TemperatureSampler`); planning
+        runs up to one shuffle window ahead of the batches."""
         return self.sampler.accounting()
 
     def log_dict(self, prefix: str = "data/") -> dict[str, float]:
         """Flat metrics for loggers: the sampler's accounting plus the stream's counters."""
         out = self.sampler.log_dict(prefix)
         out[f"{prefix}batches"] = float(self._batch)
-        out[f"{prefix}blocks"] = float(self._buffer_start)
+        out[f"{prefix}blocks"] = float(self._batch * self.batch_size * self.world_size)
         out[f"{prefix}dropped_blocks"] = float(self.dropped_blocks)
         out[f"{prefix}dropped_tokens"] = float(self.dropped_tokens)
+        for lang, blocks in zip(self.languages, self.blocks):
+            out[f"{prefix}epoch/{lang}"] = float(blocks.epoch)
         return out
+
+    def sampling_table(self) -> str:
+        """Each language's size (in `unit`), p_i and the target q_i: the table `xlmr-hf pretrain` logs at start."""
+        sizes = self.sampler.sizes
+        total = sum(sizes.values()) or 1.0
+        lines = [f"language  {'size (' + self.unit + ')':>16}  {'p_i':>7}  {'q_i':>7}"]
+        for lang in self.languages:
+            lines.append(f"{lang:<8}  {sizes[lang]:>16,.0f}  {sizes[lang] / total:>7.4f}  "
+                         f"{self.target_probabilities[lang]:>7.4f}")
+        return "\n".join(lines)
 
     # -------------------------------------------------------------------------------------------------- state
     def _config(self) -> dict[str, Any]:
-        return {"languages": self.languages, "files": {k: [os.path.basename(f) for f in v] for k, v in self.files.items()},
-                "seq_len": self.seq_len, "batch_size": self.batch_size, "world_size": self.world_size,
-                "packing": self.packing, "seed": self.seed, "vocab": len(self.tokenizer)}
+        files = self.files if self.manifest is not None else {
+            k: [os.path.basename(f) for f in v] for k, v in self.files.items()}
+        return {"languages": self.languages, "files": files, "seq_len": self.seq_len, "batch_size": self.batch_size,
+                "world_size": self.world_size, "packing": self.packing, "seed": self.seed,
+                "vocab": len(self.tokenizer), "shuffle_blocks": self.shuffle_blocks, "unit": self.unit,
+                "source": "tokenized" if self.manifest is not None else "online"}
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-serializable state: readers, sampler, packer, unbatched blocks, counters (see
-        ``docs/data_pipeline.md``, "Exact resume")."""
-        readers = {lang: r.state_dict() for lang, r in self._readers.items()} if self._readers is not None \
-            else dict(self._reader_states)
-        return {
-            "version": _STATE_VERSION,
-            "config": self._config(),
-            "readers": readers,
-            "sampler": self.sampler.state_dict(),
-            "packer": self.packer.state_dict(),
-            "buffer": [[consumed, block.input_ids.tolist(), list(block.segment_starts), list(block.languages)]
-                       for consumed, block in self._buffer],
-            "buffer_start": self._buffer_start,
-            "batch": self._batch,
-            "base": self._base,
-            "base_workers": self._base_workers,
-            "dropped_blocks": self.dropped_blocks,
-            "dropped_tokens": self.dropped_tokens,
-        }
+        """JSON-serializable state (a few KB): the planner state at the start of the shuffle window that holds the
+        next batch, and the batch counter (see ``docs/data_pipeline.md``, "Exact resume")."""
+        window = self._batch * self.batch_size * self.world_size // self.shuffle_blocks
+        if window in self._windows:
+            snapshot = self._windows[window].snapshot
+        elif window == self._next_window:
+            snapshot = self._planner_state()
+        else:
+            raise StreamError(f"internal: the window {window} of batch {self._batch} was dropped before its state "
+                              "was saved")
+        return {"version": _STATE_VERSION, "config": self._config(), "window": window, "planner": snapshot,
+                "batch": self._batch, "base": self._base, "base_workers": self._base_workers,
+                "exhausted_at": self._exhausted_at, "dropped_blocks": self.dropped_blocks,
+                "dropped_tokens": self.dropped_tokens}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a `state_dict` (also after a JSON round trip); the configuration must match."""
@@ -412,26 +634,33 @@ class PretrainingStream(IterableDataset):
             raise StreamError(f"state.config differs from this stream in {diff}: state has "
                               f"{ {k: theirs.get(k) for k in diff} if isinstance(theirs, Mapping) else theirs!r}, "
                               f"stream has { {k: mine[k] for k in diff} }")
-        self.sampler.load_state_dict(state["sampler"])
-        self.packer.load_state_dict(state["packer"])
-        self._reader_states = dict(state["readers"])
-        if self._readers is not None:
-            for lang, reader in self._readers.items():
-                reader.load_state_dict(self._reader_states[lang])
-        self._buffer = [(int(c), Block(np.asarray(ids, dtype=np.int64), tuple(starts), tuple(langs)))
-                        for c, ids, starts, langs in state["buffer"]]
-        self._buffer_start, self._batch = int(state["buffer_start"]), int(state["batch"])
+        planner = state["planner"]
+        self.sampler.load_state_dict(planner["sampler"])
+        for blocks, saved in zip(self.blocks, planner["languages"], strict=True):
+            blocks.load_state_dict(saved)
+        self._windows, self._next_window = {}, int(state["window"])
+        exhausted = state.get("exhausted_at")
+        self._exhausted_at = None if exhausted is None or exhausted >= self._next_window * self.shuffle_blocks \
+            else int(exhausted)
+        self._batch = int(state["batch"])
         self._base, self._base_workers = state["base"], int(state["base_workers"])
         self.dropped_blocks, self.dropped_tokens = int(state["dropped_blocks"]), int(state["dropped_tokens"])
 
-    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers reopen the files at the same positions
+    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers rebuild the planner from the saved state
         state = self.__dict__.copy()
-        if self._readers is not None:
-            state["_reader_states"] = {lang: r.state_dict() for lang, r in self._readers.items()}
-        state["_readers"] = None
+        state["_pickled_state"] = self.state_dict()
+        for name in ("sources", "blocks", "_windows"):
+            state.pop(name)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        saved = state.pop("_pickled_state")
+        self.__dict__.update(state)
+        self._build_planner()
+        self.load_state_dict(saved)
 
     def __repr__(self) -> str:
         return (f"PretrainingStream(languages={len(self.languages)}, seq_len={self.seq_len}, "
                 f"batch_size={self.batch_size}, world_size={self.world_size}, rank={self.rank}, "
-                f"packing={self.packing!r}, padding_free={self.padding_free}, batches={self._batch})")
+                f"packing={self.packing!r}, padding_free={self.padding_free}, "
+                f"source={'tokenized' if self.manifest is not None else 'online'}, batches={self._batch})")
