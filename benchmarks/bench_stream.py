@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """The pretraining stream: tokens/s and resume time, ours (`xlmr_hf.data.PretrainingStream`) vs the HF path, same
-files, same tokenizer, same process.
+files, same tokenizer, same process; per-rank scaling over world sizes and DataLoader workers, online and
+pre-tokenized; and the speed of `xlmr-hf tokenize-corpus`.
 
 Corpus: the synthetic multilingual fixture (`tests/fixtures/multilingual_text.py`), 8 languages with unequal sizes,
 ``--size-mb`` of uncompressed UTF-8, written as a CC-100 directory of ``<lang>.txt.xz`` cut into independent xz streams
@@ -30,6 +31,10 @@ Resume after D consumed documents (D = 10^5 and 10^6):
   readers do); timed: a fresh pipeline's ``load_state_dict(state)`` + the first batch (datasets re-reads each
   file up to the saved example, the "skipping" users complain about).
 
+Scaling: rank 0 of ``--world-sizes`` (each rank plans every block and reads the tokens of its own), its own batches'
+tokens/s, online (the CC-100 files) and pre-tokenized (`tokenize_corpus` output); then ``--workers`` DataLoader
+workers at world size 1. tokenize-corpus: MB of text per second, 1 worker and the most workers asked for.
+
 Prints both figures and the ratios; ``--json`` writes them with the machine description.
 """
 
@@ -41,6 +46,7 @@ import json
 import logging
 import lzma
 import operator
+import os
 import sys
 import tempfile
 import time
@@ -161,8 +167,13 @@ def hf_tokens(corpus: Path, tokenizer: Path, batches: int) -> Callable[[], tuple
 def our_resume(corpus: Path, tokenizer: Path, documents: int) -> dict[str, float]:
     stream = our_stream(corpus, tokenizer)
     start = time.perf_counter()
-    for _ in range(documents):  # advance the sampler and readers: the positions a real run would have
-        next(stream.readers[next(stream.sampler)])
+    # Reach the position a run would have after `documents` documents by planning shuffle windows only (what a real
+    # run does too, minus tokenizing the batches it would have trained on).
+    while sum(row["documents"] for row in stream.accounting().values()) < documents:
+        stream._plan_window()
+    group = stream.batch_size * stream.world_size
+    stream._batch = stream._next_window * stream.shuffle_blocks // group
+    stream._windows = {}
     state = json.loads(json.dumps(stream.state_dict()))
     prepare = time.perf_counter() - start
     fresh = our_stream(corpus, tokenizer)
@@ -171,9 +182,8 @@ def our_resume(corpus: Path, tokenizer: Path, documents: int) -> dict[str, float
     batch = next(iter(fresh))
     seconds = time.perf_counter() - start
     assert batch["input_ids"].shape[0] == 8
-    epochs = {lang: reader.epoch for lang, reader in fresh.readers.items()}
     return {"seconds": seconds, "prepare_seconds": prepare, "state_bytes": len(json.dumps(state)),
-            "max_epoch": max(epochs.values())}
+            "max_epoch": max(blocks.epoch for blocks in fresh.blocks)}
 
 
 def hf_resume(corpus: Path, tokenizer: Path, documents: int) -> dict[str, float]:
@@ -193,6 +203,105 @@ def hf_resume(corpus: Path, tokenizer: Path, documents: int) -> dict[str, float]
     return {"seconds": seconds, "prepare_seconds": prepare, "lines": lines[0]}
 
 
+# ------------------------------------------------------------------------------------------------------ scaling
+def rank_tokens(corpus: Path, tokenizer: Path, world_size: int, workers: int, windows: int,
+                own_every: int = 1) -> tuple[int, float]:
+    """Tokens/s of rank 0's own batches at ``world_size`` (every rank plans all blocks, materializes its own), over
+    ``windows`` shuffle windows after the first batch (which plans the first window: a start-up cost, excluded), so
+    the planning of later windows is inside the timing."""
+    from torch.utils.data import DataLoader
+
+    from xlmr_hf.data import PretrainingStream
+
+    stream = PretrainingStream(corpus, str(tokenizer), seq_len=512, batch_size=8, seed=0, rank=0,
+                               world_size=world_size)
+    batches = max(1, windows * stream.shuffle_blocks // (8 * world_size * own_every))
+    loader = DataLoader(stream, batch_size=None, num_workers=workers, prefetch_factor=8 if workers else None)
+    it = iter(loader)
+    for _ in range(max(workers, 1)):
+        next(it)
+    start = time.perf_counter()
+    tokens = sum(int(next(it)["attention_mask"].sum()) for _ in range(batches))
+    return tokens, time.perf_counter() - start
+
+
+def split_tokens(corpus: Path, tokenizer: Path, workers: int, windows: int) -> float:
+    """Tokens/s that ``workers`` DataLoader workers produce together when each has a core: every worker's own batches
+    timed in this process (`get_worker_info` answered as that worker would see it), rates summed. It measures the
+    split of work without the IPC of the batches and without the main process competing for this machine's cores."""
+    import types
+
+    import xlmr_hf.data.stream as stream_module
+
+    total, original = 0.0, stream_module.get_worker_info
+    try:
+        for worker in range(workers):
+            stream_module.get_worker_info = lambda w=worker: types.SimpleNamespace(id=w, num_workers=workers)
+            tokens, seconds = rank_tokens(corpus, tokenizer, 1, 0, windows, own_every=workers)
+            total += tokens / seconds
+    finally:
+        stream_module.get_worker_info = original
+    return total
+
+
+def tokenize_speed(corpus: Path, tokenizer: Path, out: Path, workers: int) -> dict[str, float]:
+    from xlmr_hf.data import tokenize_corpus
+
+    start = time.perf_counter()
+    manifest = tokenize_corpus(corpus, str(tokenizer), out, workers=workers, overwrite=True)
+    seconds = time.perf_counter() - start
+    megabytes = sum(row["bytes"] for row in manifest["languages"].values()) / 1e6
+    return {"seconds": seconds, "megabytes": megabytes, "mb_per_s": megabytes / seconds,
+            "mb_per_s_per_worker": megabytes / seconds / workers}
+
+
+def scaling(corpus: Path, tokenized: Path, tokenizer: Path, args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"world_sizes": {}, "workers": {}}
+    for source, path in (("online", corpus), ("tokenized", tokenized)):
+        for world_size in args.world_sizes:
+            tokens, seconds = rank_tokens(path, tokenizer, world_size, 0, args.windows)
+            out["world_sizes"].setdefault(source, {})[str(world_size)] = tokens / seconds
+            logger.info("%s, world size %d: rank 0 %.0f tokens/s", source, world_size, tokens / seconds)
+        for workers in args.workers:
+            tokens, seconds = rank_tokens(path, tokenizer, 1, workers, args.windows)
+            out["workers"].setdefault(source, {})[str(workers)] = tokens / seconds
+            logger.info("%s, %d DataLoader workers: %.0f tokens/s", source, workers, tokens / seconds)
+            split = split_tokens(path, tokenizer, max(workers, 1), args.windows)
+            out.setdefault("split", {}).setdefault(source, {})[str(workers)] = split
+            logger.info("%s, %d workers, one core each: %.0f tokens/s", source, workers, split)
+    return out
+
+
+def report_scaling(result: dict[str, Any], args: argparse.Namespace) -> None:
+    sizes, workers = result["world_sizes"], result["workers"]
+    for source in sizes:
+        row = "  ".join(f"ws {w}: {sizes[source][str(w)]:,.0f}" for w in args.world_sizes)
+        print(f"per-rank tokens/s, {source:9s}  {row}")
+        row = "  ".join(f"{w} workers: {workers[source][str(w)]:,.0f}" for w in args.workers)
+        print(f"tokens/s by DataLoader workers on this machine, {source:9s}  {row}")
+        row = "  ".join(f"{w} workers: {result['split'][source][str(w)]:,.0f}" for w in args.workers)
+        print(f"tokens/s by workers with a core each, {source:9s}  {row}")
+    tok = sizes["tokenized"]
+    low, high = str(min(args.world_sizes)), str(max(args.world_sizes))
+    ratio = tok[high] / tok[low]
+    print(f"pre-tokenized per-rank tokens/s at world size {high} / {low}: {ratio:.2f} (goal >= 0.8)")
+    result["world_size_ratio"] = ratio
+    if len(args.workers) > 1:
+        w0, w1 = str(min(args.workers)), str(max(args.workers))
+        split = result["split"]["tokenized"]
+        worker_ratio = split[w1] / split[w0]
+        loader_ratio = workers["tokenized"][w1] / workers["tokenized"][w0]
+        print(f"pre-tokenized tokens/s with {w1} workers / {w0}: {worker_ratio:.2f} with a core each (goal >= 1.7); "
+              f"{loader_ratio:.2f} through the DataLoader on this machine's {os.cpu_count()} cores")
+        result["worker_ratio"], result["loader_worker_ratio"] = worker_ratio, loader_ratio
+        # Projection: a 16-core node runs 16 producers (the ranks' DataLoader workers) on their own cores; each
+        # delivers what one worker does here at world size 64 (the slowest per-rank figure), from pre-tokenized data.
+        per_worker = min(split[w1] / int(w1), tok[high])
+        result["node_projection"] = 16 * per_worker
+        print(f"projected tokens/s of one 16-core node: 16 x {per_worker:,.0f} = {16 * per_worker:,.0f} "
+              "(goal >= 3,000,000)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=float, default=60.0, help="uncompressed corpus size (default 60)")
@@ -200,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=40, help="timed batches of 8x512 per run (default 40)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per path, best kept (default 3)")
     parser.add_argument("--resume-documents", type=int, nargs="*", default=[10**5, 10**6])
+    parser.add_argument("--world-sizes", type=int, nargs="+", default=[1, 2, 8, 64],
+                        help="world sizes whose rank 0 is timed (default 1 2 8 64)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers (default 0 2)")
+    parser.add_argument("--windows", type=int, default=2, help="shuffle windows timed per scaling run (default 2)")
+    parser.add_argument("--skip-anchor", action="store_true", help="only the scaling and tokenize-corpus figures")
     parser.add_argument("--workdir", type=Path, help="keep corpus and tokenizer here (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -215,6 +329,20 @@ def main(argv: list[str] | None = None) -> int:
         if not (tokenizer / "tokenizer.json").exists():
             logger.info("training a %d-piece tokenizer", args.vocab_size)
             train_tokenizer(corpus, tokenizer, args.vocab_size)
+        result: dict[str, Any] = {"machine": info, "settings": vars(args) | {"workdir": str(work)}}
+        tokenized = work / "tokenized"
+        result["tokenize_corpus"] = {}
+        for workers in sorted({1, max(args.workers + [1])}):
+            speed = tokenize_speed(corpus, tokenizer, tokenized, workers)
+            result["tokenize_corpus"][str(workers)] = speed
+            print(f"tokenize-corpus, {workers} worker(s): {speed['megabytes']:.1f} MB in {speed['seconds']:.1f} s = "
+                  f"{speed['mb_per_s']:.2f} MB/s ({speed['mb_per_s_per_worker']:.2f} MB/s per worker)")
+        result["scaling"] = scaling(corpus, tokenized, tokenizer, args)
+        report_scaling(result["scaling"], args)
+        if args.skip_anchor:
+            if args.json:
+                args.json.write_text(json.dumps(result, indent=2, default=str))
+            return 0
         ours, theirs = [], []
         for round_ in range(args.repeats):
             order = [("ours", our_tokens, ours), ("anchor", hf_tokens, theirs)]
@@ -222,7 +350,6 @@ def main(argv: list[str] | None = None) -> int:
                 tokens, seconds = make(corpus, tokenizer, args.batches)()
                 sink.append((tokens, seconds))
                 logger.info("%s: %d tokens in %.2f s = %.0f tokens/s", name, tokens, seconds, tokens / seconds)
-        result: dict[str, Any] = {"machine": info, "settings": vars(args) | {"workdir": str(work)}}
         result["throughput"] = {
             name: dict(zip(("tokens", "seconds"), min(runs, key=lambda r: r[1] / r[0])))
             for name, runs in (("ours", ours), ("anchor", theirs))}

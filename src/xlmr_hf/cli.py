@@ -155,6 +155,47 @@ class CorpusJob:
         "clear an output directory that holds files no earlier build wrote there (else refused)")})
 
 
+@dataclass
+class TokenizeJob:
+    """What ``xlmr-hf tokenize-corpus`` reads and writes (see `xlmr_hf.data.tokenize_corpus`)."""
+
+    corpus: str = field(metadata={"help": "CC-100 directory (<lang>.txt[.xz]) or URL template with {lang}"})
+    tokenizer: str = field(metadata={"help": "tokenizer directory or Hub id (the one pretraining will use)"})
+    output: str = field(metadata={"help": "directory to write the pre-tokenized corpus to"})
+    languages: list[str] | None = field(default=None, metadata={"help": "only these languages (default: all)"})
+    workers: int = field(default=1, metadata={"help": "processes on this machine (datasets map with num_proc)"})
+    num_nodes: int = field(default=1, metadata={"help": (
+        "machines sharing the work (each runs this command with its node_rank; default from SLURM_ARRAY_TASK_COUNT)")})
+    node_rank: int = field(default=0, metadata={"help": (
+        "this machine's share, 0..num_nodes-1 (default from SLURM_ARRAY_TASK_ID)")})
+    seq_len: list[int] = field(default_factory=lambda: [512], metadata={"help": (
+        "block lengths whose block tables are written (pretraining with another seq_len plans from the lengths)")})
+    overwrite: bool = field(default=False, metadata={"help": "replace an output directory written otherwise"})
+
+
+def cmd_tokenize_corpus(args: argparse.Namespace) -> int:
+    """Pre-tokenize a CC-100 corpus (`xlmr_hf.data.tokenize_corpus`) and print per-language figures."""
+    import os
+
+    from .data import tokenize_corpus
+
+    job = build_settings(TokenizeJob, args.settings_parser.settings_values(args))
+    given = args.settings_parser.settings_values(args)
+    num_nodes = job.num_nodes if "num_nodes" in given else int(os.environ.get("SLURM_ARRAY_TASK_COUNT", 1))
+    node_rank = job.node_rank if "node_rank" in given else int(os.environ.get("SLURM_ARRAY_TASK_ID", 0))
+    manifest = tokenize_corpus(job.corpus, job.tokenizer, job.output, languages=job.languages, workers=job.workers,
+                               num_nodes=num_nodes, node_rank=node_rank, seq_lens=job.seq_len,
+                               overwrite=job.overwrite)
+    if not manifest.get("languages"):
+        print(f"node {node_rank}/{num_nodes} done; {len(manifest['missing'])} part(s) left to other nodes")
+        return 0
+    print(f"{'language':<9} {'documents':>10} {'lines':>10} {'MB':>9} {'tokens':>12}")
+    for lang, row in manifest["languages"].items():
+        print(f"{lang:<9} {row['documents']:>10,} {row['lines']:>10,} {row['bytes'] / 1e6:>9.2f} {row['tokens']:>12,}")
+    print(f"manifest: {job.output}/manifest.json")
+    return 0
+
+
 def _split(values: dict[str, Any], cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
     """(values of the fields of ``cls``, the rest)."""
     import dataclasses
@@ -261,6 +302,15 @@ def _add_settings_commands(sub: Any, command: str | None, task: str | None) -> N
                            help="print the lid.176 language codes (the values --languages takes) and exit")
         build.add_settings(CorpusJob, dashes=True, title="input and output")
         build.add_settings(CorpusBuildConfig, dashes=True)
+    tokenize = sub.add_parser(
+        "tokenize-corpus", help="write a CC-100 corpus's token ids once (Arrow), for runs that outgrow one process",
+        description="Tokenize every document of a CC-100 corpus into memory-mapped Arrow files (one row per "
+                    "document: input_ids with </s> after each paragraph, paragraph_lengths, lines, bytes) plus block "
+                    "tables and manifest.json. `corpus: OUTPUT` in a pretraining recipe then reads only each rank's "
+                    "own blocks. Finished parts are kept: a rerun does what is missing.")
+    tokenize.set_defaults(func=cmd_tokenize_corpus, settings_parser=tokenize)
+    if command == "tokenize-corpus":
+        tokenize.add_settings(TokenizeJob, dashes=True)
     pre = sub.add_parser("pretrain", help="masked-LM pretraining on Accelerate (see recipes/pretrain/)",
                          usage="xlmr-hf pretrain [RECIPE.yaml] [--field value ...]",
                          description="Pretrain (or resume) from a YAML recipe; --field value overrides it.")

@@ -131,6 +131,32 @@ def test_train_tokenizer_and_build_corpus_flags_come_from_their_dataclasses() ->
     assert "--threads" in _flat(_run_cli("train-tokenizer", "--help").stdout)  # the old spelling still works
 
 
+def test_train_tokenizer_unit_option(tmp_path: Path, monkeypatch, capsys) -> None:
+    import types
+
+    from xlmr_hf import tokenization
+
+    seen = {}
+
+    def fake_train(corpus, output, config, **kwargs):
+        seen["config"] = config
+        return types.SimpleNamespace(format_table=lambda: "table")
+
+    monkeypatch.setattr(tokenization, "train_tokenizer", fake_train)
+    command = ["train-tokenizer", "--corpus", str(tmp_path), "--output", str(tmp_path / "out")]
+    assert main([*command, "--unit", "bytes"]) == 0 and seen["config"].unit == "bytes"
+    assert main(command) == 0 and seen["config"].unit == "lines"
+    capsys.readouterr()
+    assert main([*command, "--unit", "tokens"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("xlmr-hf train-tokenizer: error: unit='tokens' is not allowed: expected one of ['lines', 'bytes', "
+                   "'characters'] (XLM-R: lines)\n")
+    with pytest.raises(SystemExit):
+        main(["train-tokenizer", "--help"])
+    text = _flat(capsys.readouterr().out)
+    assert "--unit str What p_i" in text and all(unit in text for unit in ("``lines``", "``bytes``", "``characters``"))
+
+
 @pytest.mark.parametrize(("given", "expected"), [
     (["--padding_free"], True), (["--padding_free", "true"], True), (["--padding_free", "True"], True),
     (["--padding_free", "false"], False), (["--padding_free", "False"], False),

@@ -82,7 +82,7 @@ def test_debug_run_learns_logs_and_checkpoints(setup: dict[str, str], tmp_path: 
 def test_heldout_eval_per_language_does_not_change_training(setup: dict[str, str], tmp_path: Path) -> None:
     plain = pretrain(load_recipe(None, overrides(setup, tmp_path / "plain", max_steps=12)))
     result = pretrain(load_recipe(None, overrides(setup, tmp_path / "eval", max_steps=12, eval_corpus=setup["corpus"],
-                                                  eval_documents=6, eval_steps=5)))
+                                                  eval_tokens=2048, eval_steps=5)))
     assert plain["eval_after"] is None and result["eval_before"] is not None
     assert {s: r["loss"] for s, r in metrics(tmp_path / "eval").items()} == \
         {s: r["loss"] for s, r in metrics(tmp_path / "plain").items()}  # eval draws no random numbers
@@ -251,7 +251,7 @@ def test_tensorboard_tracker_receives_every_logged_figure(setup: dict[str, str],
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     pretrain(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=6, report_to="[tensorboard]",
-                                         eval_corpus=setup["corpus"], eval_documents=2, eval_steps=3)))
+                                         eval_corpus=setup["corpus"], eval_tokens=512, eval_steps=3)))
     events = sorted((tmp_path / "run" / "pretrain").glob("events.out.tfevents.*"))  # (+ a subdir for the hparams)
     assert len(events) == 1, events
     accumulator = EventAccumulator(str(events[0].parent)).Reload()

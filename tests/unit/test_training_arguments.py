@@ -28,10 +28,17 @@ def test_shipped_debug_recipe_loads() -> None:
     assert args.batch_arithmetic(1) == 2 and args.mixed_precision == "no"
 
 
+def test_eval_tokens_default_and_override() -> None:
+    assert PretrainArguments().eval_tokens == 16384
+    assert load_recipe(None, ["--eval_tokens", "16"]).eval_tokens == 16
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (["--max_step", "3"], r"unknown field 'max_step' \(did you mean 'max_steps'\?\)"),
     (["--max_steps", "ten"], r"max_steps must be int, got 'ten'"),
     (["--max_steps", "0"], r"max_steps must be >= 1, got 0"),
+    (["--eval_tokens", "15"], r"eval_tokens must be >= 16, got 15"),
+    (["--eval_documents", "50"], r"unknown field 'eval_documents'"),  # replaced by eval_tokens
     (["--mixed_precision", "fp8"], r"mixed_precision must be one of \['no', 'bf16', 'fp16'\], got 'fp8'"),
     (["--learning_rate", "2"], r"learning_rate must be in \(0, 1\), got 2"),
     (["--seq_len", "null"], r"seq_len may not be null"),

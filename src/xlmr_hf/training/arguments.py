@@ -20,8 +20,9 @@ __all__ = ["PretrainArguments", "RecipeError", "load_recipe", "read_recipe", "re
 MIXED_PRECISION = ("no", "bf16", "fp16")
 PUSH_FORMATS = ("transformers", "xlmr-hf")
 NAN_POLICIES = ("stop", "skip")
+SAMPLING_UNITS = ("lines", "bytes", "documents", "tokens")  # xlmr_hf.data.SAMPLER_UNITS (no data import here)
 # Settings whose change on resume changes the training trajectory (compared with the checkpoint's run_config.yaml).
-TRAJECTORY_FIELDS = ("seq_len", "packing", "padding_free", "mask_rate", "masking", "whole_word", "alpha", "languages",
+TRAJECTORY_FIELDS = ("seq_len", "packing", "sampling_unit", "shuffle_blocks", "padding_free", "mask_rate", "masking", "whole_word", "alpha", "languages",
                      "learning_rate", "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon",
                      "max_grad_norm", "global_batch_size", "micro_batch_size", "gradient_accumulation_steps",
                      "model_preset", "model_overrides", "tokenizer", "tokenizer_vocab_size", "mixed_precision", "seed")
@@ -37,12 +38,19 @@ class PretrainArguments:
 
     # ---- data
     corpus: str | None = field(default=None, metadata=_help(
-        "CC-100 directory (<lang>.txt[.xz]) or URL template with {lang}; default: the corpus embedded in the package"))
+        "CC-100 directory (<lang>.txt[.xz]), URL template with {lang}, or a pre-tokenized corpus written by "
+        "`xlmr-hf tokenize-corpus` (each rank then reads only its own blocks); default: the corpus embedded in the "
+        "package"))
     languages: list[str] | None = field(default=None, metadata=_help("languages to train on (default: all)"))
     tokenizer: str | None = field(default=None, metadata=_help(
         "tokenizer directory or Hub id; default: train one on the corpus into <output_dir>/tokenizer"))
     tokenizer_vocab_size: int = field(default=8000, metadata=_help("pieces of the tokenizer trained when none is given"))
     alpha: float = field(default=0.3, metadata=_help("language sampling exponent: q_i ∝ p_i^alpha"))
+    sampling_unit: str = field(default="lines", metadata=_help(
+        "unit of p_i: lines (sentences, as the paper), bytes, documents, or tokens (pre-tokenized corpora)"))
+    shuffle_blocks: int = field(default=8192, metadata=_help(
+        "blocks per shuffle window: each window of planned blocks is permuted with the seed (1 disables); the online "
+        "path holds up to two windows of tokens in memory (8192 x 512 tokens = 32 MB)"))
     seq_len: int = field(default=512, metadata=_help("tokens per packed block, <s> included"))
     packing: str = field(default="complete", metadata=_help("complete (blocks cross documents) or complete_doc"))
     padding_free: bool = field(default=False, metadata=_help("flattened batches with cu_seqlens (no padding)"))
@@ -52,7 +60,8 @@ class PretrainArguments:
     eval_corpus: str | None = field(default=None, metadata=_help(
         "held-out CC-100 directory for per-language MLM loss/accuracy; default: the embedded corpus's held-out split "
         "when training on the embedded corpus, else no evaluation"))
-    eval_documents: int = field(default=50, metadata=_help("held-out documents per language"))
+    eval_tokens: int = field(default=16384, metadata=_help(
+        "held-out tokens per language (the set is the first documents of each language up to this many tokens)"))
     eval_steps: int | None = field(default=None, metadata=_help(
         "evaluate every N steps (always before training and at the end when there is an eval corpus)"))
     # ---- downstream probe (XLM-R stopped on downstream accuracy, which keeps improving after perplexity plateaus)
@@ -132,8 +141,9 @@ class PretrainArguments:
                                  ("global_batch_size", self.global_batch_size, 1), ("max_steps", self.max_steps, 1),
                                  ("save_steps", self.save_steps, 1), ("save_total_limit", self.save_total_limit, 1),
                                  ("logging_steps", self.logging_steps, 1), ("warmup_steps", self.warmup_steps, 0),
+                                 ("shuffle_blocks", self.shuffle_blocks, 1),
                                  ("tokenizer_vocab_size", self.tokenizer_vocab_size, 16), ("seed", self.seed, 0),
-                                 ("eval_documents", self.eval_documents, 1), ("eval_steps", self.eval_steps or 1, 1),
+                                 ("eval_tokens", self.eval_tokens, 16), ("eval_steps", self.eval_steps or 1, 1),
                                  ("probe_steps", self.probe_steps or 1, 1),
                                  ("probe_max_length", self.probe_max_length, 6),
                                  ("early_stopping_patience", self.early_stopping_patience or 1, 1)):
@@ -147,6 +157,8 @@ class PretrainArguments:
                               f"{self.early_stopping_metric!r}")
         if self.early_stopping_min_delta < 0:
             raise RecipeError(f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta!r}")
+        if self.sampling_unit not in SAMPLING_UNITS:
+            raise RecipeError(f"sampling_unit must be one of {list(SAMPLING_UNITS)}, got {self.sampling_unit!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise RecipeError(f"mixed_precision must be one of {list(MIXED_PRECISION)}, got {self.mixed_precision!r}")
         if self.nan_policy not in NAN_POLICIES:

@@ -21,7 +21,9 @@ from ..data import (
     cc100_files,
     default_corpus_dir,
     default_heldout_dir,
+    is_tokenized_corpus,
     load_stream_tokenizer,
+    read_manifest,
 )
 from ..models import XLMRobertaConfig, XLMRobertaForMaskedLM
 from .arguments import PretrainArguments, RecipeError
@@ -230,7 +232,12 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     resume = prepare_output_dir(output_dir, resume_from_checkpoint=args.resume_from_checkpoint,
                                 overwrite=args.overwrite_output_dir)
     corpus = args.corpus if args.corpus is not None else str(default_corpus_dir())
-    cc100_files(corpus, args.languages)  # a missing corpus or language fails here, before any work
+    if is_tokenized_corpus(corpus):  # an unfinished one fails here, before any work
+        read_manifest(corpus)
+        if args.tokenizer is None:
+            raise RecipeError(f"corpus={corpus!r} is pre-tokenized: set tokenizer to the tokenizer it was written with")
+    else:
+        cc100_files(corpus, args.languages)  # a missing corpus or language fails here, before any work
     eval_corpus = args.eval_corpus
     if eval_corpus is None and args.corpus is None:
         eval_corpus = str(default_heldout_dir())
@@ -260,9 +267,13 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     tokenizer.model_max_length = config.max_position_embeddings - config.pad_token_id - 1  # what positions allow
     stream = PretrainingStream(
         corpus, tokenizer, seq_len=args.seq_len, batch_size=args.micro_batch_size, languages=args.languages,
-        alpha=args.alpha, seed=args.seed, packing=args.packing, padding_free=args.padding_free,
+        alpha=args.alpha, unit=args.sampling_unit, shuffle_blocks=args.shuffle_blocks, seed=args.seed,
+        packing=args.packing, padding_free=args.padding_free,
         mask_rate=args.mask_rate, masking=args.masking, whole_word=args.whole_word, rank=accelerator.process_index,
         world_size=accelerator.num_processes, model_vocab_size=config.vocab_size, return_language_counts=True)
+    if accelerator.is_main_process:
+        logger.info("language sampling (alpha=%g, p_i in %s):\n%s", args.alpha, args.sampling_unit,
+                    stream.sampling_table())
     optimizer = _optimizer(model, args)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: _schedule(s, args.warmup_steps, args.max_steps))
@@ -350,7 +361,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     eval_sets = None
     if eval_corpus is not None:
         eval_sets = build_eval_sets(eval_corpus, tokenizer, languages=args.languages, seq_len=args.seq_len,
-                                    documents=args.eval_documents, seed=args.seed)
+                                    tokens=args.eval_tokens, seed=args.seed)
 
     def log(record: dict[str, Any], tracked: dict[str, Any]) -> None:
         """One metrics.jsonl line (main process) and ``tracked`` to the trackers."""
