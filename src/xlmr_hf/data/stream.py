@@ -1,9 +1,10 @@
-"""The pretraining stream: CC-100 readers → temperature sampler → tokenizer → packer → masker → batches.
+"""The pretraining stream: per-language blocks (read and tokenized online, or pre-tokenized) → a language drawn per
+block → shuffle windows → masked batches.
 
-`PretrainingStream` is the only place the data pieces meet: one sequential, deterministic pipeline whose batches do
-not depend on the number of DataLoader workers or ranks (each rank takes its slice of every global batch) and whose
+`PretrainingStream` is the only place the data pieces meet: every rank and worker plans the same global order of
+blocks and materializes only its own, so batches do not depend on the number of DataLoader workers or ranks, and a
 few-KB JSON state resumes exactly. `TokenEncoder` uses SentencePiece directly when the tokenizer's files allow it.
-See ``docs/data_pipeline.md`` ("The pretraining stream") for the pipeline order, the process layout and resume.
+See ``docs/data_pipeline.md`` ("The pretraining stream") for the order, the process layout and resume.
 """
 
 from __future__ import annotations
