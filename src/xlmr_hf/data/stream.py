@@ -174,12 +174,6 @@ class OnlineSource:
                            np.array(lines, dtype=np.int64), np.array(sizes, dtype=np.int64), last,
                            np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64), states)
 
-    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers reopen the files at the same position
-        state = self.__dict__.copy()
-        if self._reader is not None:
-            state["_state"], state["_reader"] = self._reader.state_dict(), None
-        return state
-
 
 def _positive_int(value: Any, field: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
