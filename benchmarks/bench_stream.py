@@ -101,12 +101,8 @@ def our_stream(corpus: Path, tokenizer: Path, seed: int = 0) -> Any:
 
 
 def our_tokens(corpus: Path, tokenizer: Path, batches: int) -> Callable[[], int]:
-    def run() -> int:
-        it = iter(our_stream(corpus, tokenizer))
-        next(it)  # warm-up batch is excluded below
-        start = time.perf_counter()
-        tokens = sum(int(next(it)["attention_mask"].sum()) for _ in range(batches))
-        return tokens, time.perf_counter() - start
+    def run() -> int:  # two shuffle windows after the first batch: the planning (tokenizing) of later ones is timed
+        return rank_tokens(corpus, tokenizer, 1, 0, 2)
     return run
 
 
@@ -164,11 +160,17 @@ def hf_tokens(corpus: Path, tokenizer: Path, batches: int) -> Callable[[], tuple
 
 
 # ------------------------------------------------------------------------------------------------------- resume
-def our_resume(corpus: Path, tokenizer: Path, documents: int) -> dict[str, float]:
-    stream = our_stream(corpus, tokenizer)
+def our_resume(corpus: Path, tokenizer: Path, documents: int, shuffle_blocks: int = 8192) -> dict[str, float]:
+    from xlmr_hf.data import PretrainingStream
+
+    def make() -> Any:
+        return PretrainingStream(corpus, str(tokenizer), seq_len=512, batch_size=8, seed=0,
+                                 shuffle_blocks=shuffle_blocks)
+
+    stream = make()
     start = time.perf_counter()
     # Reach the position a run would have after `documents` documents by planning shuffle windows only (what a real
-    # run does too, minus tokenizing the batches it would have trained on).
+    # run does too, minus masking the batches it would have trained on).
     while sum(row["documents"] for row in stream.accounting().values()) < documents:
         stream._plan_window()
     group = stream.batch_size * stream.world_size
@@ -176,14 +178,14 @@ def our_resume(corpus: Path, tokenizer: Path, documents: int) -> dict[str, float
     stream._windows = {}
     state = json.loads(json.dumps(stream.state_dict()))
     prepare = time.perf_counter() - start
-    fresh = our_stream(corpus, tokenizer)
+    fresh = make()
     start = time.perf_counter()
     fresh.load_state_dict(state)
     batch = next(iter(fresh))
     seconds = time.perf_counter() - start
     assert batch["input_ids"].shape[0] == 8
     return {"seconds": seconds, "prepare_seconds": prepare, "state_bytes": len(json.dumps(state)),
-            "max_epoch": max(blocks.epoch for blocks in fresh.blocks)}
+            "max_epoch": max(blocks.epoch for blocks in fresh.blocks), "shuffle_blocks": shuffle_blocks}
 
 
 def hf_resume(corpus: Path, tokenizer: Path, documents: int) -> dict[str, float]:
@@ -361,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{result['throughput']['anchor']['tokens_per_s']:,.0f}  ratio {ratio:.2f}x (goal >= 3x)")
         result["resume"] = {}
         for documents in args.resume_documents:
+            for label, path, blocks in (("pre-tokenized", tokenized, 8192), ("online, shuffle_blocks 1024", corpus,
+                                                                               1024)):
+                other = our_resume(path, tokenizer, documents, blocks)
+                result.setdefault("resume_variants", {})[f"{label} {documents}"] = other
+                print(f"resume at {documents:,} documents, {label}: {other['seconds']:.3f} s")
             mine = our_resume(corpus, tokenizer, documents)
             logger.info("ours at %d documents: %s", documents, mine)
             hf = hf_resume(corpus, tokenizer, documents)
