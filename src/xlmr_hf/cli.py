@@ -179,8 +179,8 @@ def cmd_tokenize_corpus(args: argparse.Namespace) -> int:
 
     from .data import tokenize_corpus
 
-    job = build_settings(TokenizeJob, args.settings_parser.settings_values(args))
     given = args.settings_parser.settings_values(args)
+    job = build_settings(TokenizeJob, given)
     num_nodes = job.num_nodes if "num_nodes" in given else int(os.environ.get("SLURM_ARRAY_TASK_COUNT", 1))
     node_rank = job.node_rank if "node_rank" in given else int(os.environ.get("SLURM_ARRAY_TASK_ID", 0))
     manifest = tokenize_corpus(job.corpus, job.tokenizer, job.output, languages=job.languages, workers=job.workers,

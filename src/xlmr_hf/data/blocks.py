@@ -88,6 +88,16 @@ class BlockPlan:
                            for name in ("starts", "ends", "documents", "lines", "bytes")))
 
 
+def _documents_ending_in(starts: np.ndarray, ends: np.ndarray, document_ends: np.ndarray, cumulative_lines: np.ndarray,
+                         cumulative_bytes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(documents, their lines, their bytes) ending in each block ``(start, end]``; empty documents at position 0
+    count in the block that starts there. The cumulative arrays have one more entry than ``document_ends``."""
+    low = np.searchsorted(document_ends, np.where(starts == 0, -1, starts), side="right")
+    high = np.searchsorted(document_ends, ends, side="right")
+    return (high - low, cumulative_lines[high] - cumulative_lines[low],
+            cumulative_bytes[high] - cumulative_bytes[low])
+
+
 def _empty_plan() -> BlockPlan:
     return BlockPlan(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY)
 
@@ -217,11 +227,10 @@ class LanguageBlocks:
         ends = np.asarray(table[indices % len(table)], dtype=np.int64)
         starts = np.concatenate([[offset], ends[:-1]])
         starts = np.where(indices % len(table) == 0, 0, starts)  # a block after an epoch end starts the next epoch
-        doc_ends, lines, size = self.source.document_ends, self.source.cumulative_lines, self.source.cumulative_bytes
-        low = np.searchsorted(doc_ends, np.where(starts == 0, -1, starts), side="right")
-        high = np.searchsorted(doc_ends, ends, side="right")
+        counted = _documents_ending_in(starts, ends, self.source.document_ends, self.source.cumulative_lines,
+                                       self.source.cumulative_bytes)
         base = epochs * epoch_tokens
-        plan = BlockPlan(starts + base, ends + base, high - low, lines[high] - lines[low], size[high] - size[low])
+        plan = BlockPlan(starts + base, ends + base, *counted)
         self._planned = BlockPlan.join([self._planned, plan])
         self._plan_position = int(plan.ends[-1])
 
@@ -239,12 +248,9 @@ class LanguageBlocks:
 
     def _account(self, starts: np.ndarray, ends: np.ndarray) -> BlockPlan:
         """Documents ending in each block ``(start, end]`` (empty documents at position 0: the first block)."""
-        doc_ends = self._starts[1:]
-        low = np.searchsorted(doc_ends, np.where(starts == 0, -1, starts), side="right")
-        high = np.searchsorted(doc_ends, ends, side="right")
         lines = np.concatenate([[0], np.cumsum(self._lines)])
         size = np.concatenate([[0], np.cumsum(self._bytes)])
-        return BlockPlan(starts, ends, high - low, lines[high] - lines[low], size[high] - size[low])
+        return BlockPlan(starts, ends, *_documents_ending_in(starts, ends, self._starts[1:], lines, size))
 
     def peek(self, n: int) -> BlockPlan:
         """The next ``n`` blocks (not taken)."""

@@ -222,10 +222,10 @@ def write_block_tables(output: Path, language: str, parts: Sequence[str], seq_le
     """Plan one epoch of ``language`` for every ``seq_len`` and packing and save the block ends (int64 ``.npy``)."""
     from .packing import PACKING_MODES
 
-    names = []
+    names, source = [], TokenizedSource(output, language, parts)
     for seq_len in seq_lens:
         for packing in PACKING_MODES:
-            source = TokenizedSource(output, language, parts)
+            source.seek(None)  # every table plans from the first document
             table = LanguageBlocks(source, int(seq_len), packing).epoch_table()
             name = block_table_name(packing, int(seq_len))
             scratch = output / language / f".{name}.tmp.npy"
@@ -258,23 +258,21 @@ class _Chunks:
         chunk = int(np.searchsorted(self.rows, document, side="right")) - 1
         return chunk, document - int(self.rows[chunk])
 
-    def column(self, parts: list[np.ndarray], first: int, last: int) -> np.ndarray:
-        out = []
+    def _ranges(self, first: int, last: int) -> Iterator[tuple[int, int, int]]:
+        """``(chunk, first row in it, rows)`` covering the documents ``[first, last)``."""
         while first < last:
             chunk, row = self._chunk(first)
             take = min(last - first, int(self.rows[chunk + 1]) - first)
-            out.append(parts[chunk][row:row + take])
+            yield chunk, row, take
             first += take
+
+    def column(self, parts: list[np.ndarray], first: int, last: int) -> np.ndarray:
+        out = [parts[chunk][row:row + take] for chunk, row, take in self._ranges(first, last)]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def lists(self, parts: list[tuple[np.ndarray, np.ndarray]], first: int, last: int) -> np.ndarray:
-        out = []
-        while first < last:
-            chunk, row = self._chunk(first)
-            take = min(last - first, int(self.rows[chunk + 1]) - first)
-            offsets, values = parts[chunk]
-            out.append(values[offsets[row]:offsets[row + take]])
-            first += take
+        out = [parts[chunk][1][parts[chunk][0][row]:parts[chunk][0][row + take]]
+               for chunk, row, take in self._ranges(first, last)]
         return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
 
