@@ -127,7 +127,7 @@ def test_zero3_resumes_exactly(setup: dict[str, Path]) -> None:
     assert sorted(mine) == [11, 12]
     for step in (11, 12):
         for key in ref[step]:
-            if key not in ("tokens_per_s", "mfu"):
+            if key not in ("tokens_per_s", "mfu", "data_share"):
                 assert mine[step][key] == ref[step][key], (step, key)
 
 

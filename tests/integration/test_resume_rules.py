@@ -12,7 +12,7 @@ import pytest
 from test_pretrain import metrics, overrides, setup  # noqa: F401 - setup: the module-scoped corpus/tokenizer fixture
 
 from xlmr_hf.training import RecipeError, load_recipe, pretrain
-from xlmr_hf.training.pretrain import _schedule
+from xlmr_hf.training.components import schedule as _schedule
 
 
 def test_the_logged_window_is_exact_after_a_resume(setup: dict[str, str], tmp_path: Path) -> None:  # noqa: F811

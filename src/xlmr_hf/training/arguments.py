@@ -20,6 +20,7 @@ __all__ = ["PretrainArguments", "RecipeError", "load_recipe", "read_recipe", "re
 MIXED_PRECISION = ("no", "bf16", "fp16")
 PUSH_FORMATS = ("transformers", "xlmr-hf")
 NAN_POLICIES = ("stop", "skip")
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention")
 SAMPLING_UNITS = ("lines", "bytes", "documents", "tokens")  # xlmr_hf.data.SAMPLER_UNITS (no data import here)
 # Settings whose change on resume changes the training trajectory (compared with the checkpoint's run_config.yaml).
 TRAJECTORY_FIELDS = ("seq_len", "packing", "sampling_unit", "shuffle_blocks", "padding_free", "mask_rate", "masking", "whole_word", "alpha", "languages",
@@ -98,6 +99,20 @@ class PretrainArguments:
     adam_epsilon: float = field(default=1e-6, metadata=_help("AdamW epsilon (RoBERTa)"))
     max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping norm (0 disables)"))
     mixed_precision: str = field(default="bf16", metadata=_help("no, bf16 or fp16 autocast"))
+    # ---- speed (none of these changes the trajectory beyond floating-point rounding)
+    attn_implementation: str = field(default="sdpa", metadata=_help(
+        "attention kernels: sdpa, eager, flash_attention_2 (needs flash-attn and a GPU) or flex_attention"))
+    torch_compile: bool = field(default=False, metadata=_help(
+        "compile each encoder layer with torch.compile (regional compilation: one compile serves all layers)"))
+    gradient_checkpointing: bool = field(default=False, metadata=_help(
+        "recompute each layer's activations in backward: less memory for larger micro-batches, ~30% more compute"))
+    dataloader_num_workers: int = field(default=0, metadata=_help(
+        "DataLoader worker processes preparing batches ahead of the step (0: in the training process); batches "
+        "and resume do not depend on it"))
+    dataloader_prefetch_factor: int = field(default=4, metadata=_help(
+        "batches each worker prepares ahead (with dataloader_num_workers > 0)"))
+    dataloader_pin_memory: bool = field(default=True, metadata=_help(
+        "pin batches in page-locked memory for asynchronous host-to-GPU copies (GPU runs only)"))
     # ---- run
     output_dir: str = field(default="runs/pretrain", metadata=_help(
         "checkpoints, metrics.jsonl, run_config.json; if it holds a complete checkpoint the run resumes from the "
@@ -161,6 +176,12 @@ class PretrainArguments:
             raise RecipeError(f"sampling_unit must be one of {list(SAMPLING_UNITS)}, got {self.sampling_unit!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise RecipeError(f"mixed_precision must be one of {list(MIXED_PRECISION)}, got {self.mixed_precision!r}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise RecipeError(f"attn_implementation must be one of {list(ATTN_IMPLEMENTATIONS)}, got "
+                              f"{self.attn_implementation!r}")
+        if self.dataloader_num_workers < 0 or self.dataloader_prefetch_factor < 1:
+            raise RecipeError(f"dataloader_num_workers must be >= 0 and dataloader_prefetch_factor >= 1, got "
+                              f"{self.dataloader_num_workers!r} and {self.dataloader_prefetch_factor!r}")
         if self.nan_policy not in NAN_POLICIES:
             raise RecipeError(f"nan_policy must be one of {list(NAN_POLICIES)}, got {self.nan_policy!r}")
         if self.push_format not in PUSH_FORMATS:
