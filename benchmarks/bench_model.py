@@ -13,7 +13,10 @@ Three measurements, each printed as ours, theirs and ours/theirs:
    runs padded micro-batches with an attention mask, ours runs each micro-batch packed into one row with
    `cu_seqlens`. A correctness guard compares the two outputs on the real tokens.
 
-Run `python benchmarks/bench_model.py --help`; see benchmarks/README.md.
+On a GPU (`--device cuda`, or `auto` where torch sees one) the same three run there: steps are timed between
+`torch.cuda.synchronize()` calls, peak memory is `torch.cuda.max_memory_allocated` around the step (the profiler and RSS
+methods below are CPU-only), and the model FLOP utilisation (MFU) against the bf16 GEMM rate measured on that GPU is
+added. Run `python benchmarks/bench_model.py --help`; see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 import torch
 import transformers
+from _common import gpu_info, measure_gemm_flops, resolve_device, synchronize
 from torch.profiler import ProfilerActivity, profile
 from tqdm.auto import tqdm
 
@@ -49,6 +53,8 @@ PHASE = "bench::"  # record_function prefix marking the phases of a measured ste
 # --malloc cache: glibc never mmaps (so never munmaps) and never trims the heap, i.e. freed memory is reused.
 MALLOC_CACHE_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
+DEVICE = torch.device("cpu")  # --device (main() sets it): where the models, batches and autocast live
+MODEL_OVERRIDES: dict[str, Any] = {}  # --model-overrides (main() sets it): fields changed on both models' base shape
 # transformers' XLMRobertaConfig defaults are BERT's; these are XLM-R base's, identical to our "base" preset.
 HF_BASE_FIELDS = dict(
     vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
@@ -91,6 +97,7 @@ def machine_info(threads: int) -> dict[str, Any]:
         "transformers": transformers.__version__,
         "xlmr_hf": xlmr_hf.__version__,
         "code_start": code_fingerprint(),
+        **({"device": "cuda", "gpu": gpu_info(DEVICE)} if DEVICE.type == "cuda" else {}),
     }
 
 
@@ -192,10 +199,11 @@ def build_models(seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
     """Ours from the "base" preset, theirs from transformers with identical fields; theirs gets ours' weights."""
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    ours = XLMRobertaForMaskedLM(XLMRobertaConfig.from_preset("base", attn_implementation="sdpa"))
-    theirs = transformers.XLMRobertaForMaskedLM(transformers.XLMRobertaConfig(**HF_BASE_FIELDS,
-                                                                              attn_implementation="sdpa"))
+    ours = XLMRobertaForMaskedLM(XLMRobertaConfig.from_preset("base", attn_implementation="sdpa", **MODEL_OVERRIDES))
+    theirs = transformers.XLMRobertaForMaskedLM(transformers.XLMRobertaConfig(
+        **{**HF_BASE_FIELDS, **MODEL_OVERRIDES}, attn_implementation="sdpa"))
     theirs.load_state_dict(ours.state_dict(), strict=True)
+    ours.to(DEVICE), theirs.to(DEVICE)
     for name, model in (("ours", ours), ("theirs", theirs)):
         assert model.config._attn_implementation == "sdpa", (name, model.config._attn_implementation)
         assert model.lm_head.decoder.weight is model.roberta.embeddings.word_embeddings.weight, f"{name}: untied"
@@ -242,13 +250,14 @@ def mlm_batch(batch: int, length: int, vocab: int, seed: int, prob: float = 0.15
         pos = torch.randperm(length - 2, generator=g)[:n_mask] + 1
         labels[row, pos] = input_ids[row, pos]
         input_ids[row, pos] = vocab - 1  # <mask> is the last id
-    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": labels}
+    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": labels}
+    return {k: v.to(DEVICE) for k, v in batch.items()}
 
 
 # ------------------------------------------------------------------------------------------------ training
 def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> float:
     opt.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
         loss = model(**batch).loss
     loss.backward()
     opt.step()
@@ -294,8 +303,10 @@ def bench_training(models: dict[str, tuple[torch.nn.Module, torch.optim.Optimize
             torch.manual_seed(seed + i)
             probe.wait_idle(wait_idle)
             probe.start()
+            synchronize(DEVICE)
             t0 = time.perf_counter()
             losses[name].append(train_step(model, opt, batch))
+            synchronize(DEVICE)
             times[name].append(time.perf_counter() - t0)
             others[name].append(probe.stop())
         logger.info("  step %d/%d: %s", i + 1, steps, ", ".join(
@@ -493,7 +504,7 @@ def step_memory(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[
         train_step(model, opt, batch)
 
     def step() -> None:
-        with torch.profiler.record_function(PHASE + "forward"), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.profiler.record_function(PHASE + "forward"), torch.autocast(DEVICE.type, dtype=torch.bfloat16):
             loss = model(**batch).loss
         with torch.profiler.record_function(PHASE + "backward"):
             loss.backward()
@@ -536,6 +547,38 @@ def step_memory(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[
     }
 
 
+def cuda_step_memory(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
+                     seed: int) -> dict[str, Any]:
+    """`step_memory` on a GPU: ``torch.cuda.max_memory_allocated`` over one step (forward + backward + optimizer
+    step, gradients set to None before it), above ``memory_allocated`` before it. Both models live on the GPU, so the
+    total (b) adds this model's own resident state, not the device's whole allocation."""
+    model.train()
+    if not opt.state:
+        torch.manual_seed(seed)
+        train_step(model, opt, batch)
+    opt.zero_grad(set_to_none=True)
+    gc.collect()
+    synchronize(DEVICE)
+    before = resident_bytes(model, opt)
+    start = torch.cuda.memory_allocated(DEVICE)
+    torch.cuda.reset_peak_memory_stats(DEVICE)
+    torch.manual_seed(seed)
+    train_step(model, opt, batch)
+    synchronize(DEVICE)
+    peak = torch.cuda.max_memory_allocated(DEVICE) - start
+    after = resident_bytes(model, opt)
+    net = torch.cuda.memory_allocated(DEVICE) - start
+    opt.zero_grad(set_to_none=True)
+    resident = before["params"] + before["buffers"] + before["optimizer_state"]
+    return {
+        "peak_above_resident": peak, "resident_before": resident, "total_peak": resident + peak,
+        "resident_detail": before, "grads_after_step": after["grads"], "profiler_net_retained": net,
+        "net_retained_equals_grads": abs(net - after["grads"]) <= 1 * MiB, "alloc_events": None, "peak_phase": None,
+        "live_after_forward": None, "live_at_peak_by_op": [], "rss_peak_above_start": None,
+        "device_max_memory_allocated": torch.cuda.max_memory_allocated(DEVICE),
+    }
+
+
 RSS_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
 
 
@@ -545,10 +588,11 @@ def rss_worker(name: str, shape: tuple[int, int], seed: int) -> dict[str, Any]:
     is mmap-ed and unmapped on free: the RSS curve then follows the live bytes."""
     torch.manual_seed(seed)
     if name == "ours":
-        model = XLMRobertaForMaskedLM(XLMRobertaConfig.from_preset("base", attn_implementation="sdpa"))
+        model = XLMRobertaForMaskedLM(XLMRobertaConfig.from_preset("base", attn_implementation="sdpa",
+                                                                   **MODEL_OVERRIDES))
     else:
-        model = transformers.XLMRobertaForMaskedLM(transformers.XLMRobertaConfig(**HF_BASE_FIELDS,
-                                                                                 attn_implementation="sdpa"))
+        model = transformers.XLMRobertaForMaskedLM(transformers.XLMRobertaConfig(
+            **{**HF_BASE_FIELDS, **MODEL_OVERRIDES}, attn_implementation="sdpa"))
     opt, _ = make_optimizer(model)
     batch = mlm_batch(*shape, model.config.vocab_size, seed)
     torch.manual_seed(seed)
@@ -568,7 +612,8 @@ def run_rss_workers(shapes: list[tuple[int, int]], seed: int, threads: int) -> d
             tag = f"{name}:{shape[0]}x{shape[1]}"
             logger.info("RSS cross-check in a fresh process: %s ...", tag)
             cmd = [sys.executable, os.path.abspath(__file__), "--rss-worker", name, "--shapes",
-                   f"{shape[0]}x{shape[1]}", "--seed", str(seed), "--threads", str(threads)]
+                   f"{shape[0]}x{shape[1]}", "--seed", str(seed), "--threads", str(threads),
+                   "--model-overrides", json.dumps(MODEL_OVERRIDES)]
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RSS_WORKER ")]
             if proc.returncode != 0 or not lines:
@@ -586,7 +631,7 @@ def bench_memory(models: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]
     out: dict[str, Any] = {"shape": f"{shape[0]}x{shape[1]}"}
     for name, (model, opt) in models.items():
         logger.info("peak memory %s %dx%d ...", name, *shape)
-        out[name] = step_memory(model, opt, batch, seed)
+        out[name] = (cuda_step_memory if DEVICE.type == "cuda" else step_memory)(model, opt, batch, seed)
         worker = rss.get(f"{name}:{shape[0]}x{shape[1]}")
         out[name]["rss_peak_above_start"] = worker["rss_peak_above_start"] if worker else None
         out[name]["rss_worker_profiler_peak"] = worker["peak_above_resident"] if worker else None
@@ -622,12 +667,12 @@ def bench_inference(ours: torch.nn.Module, theirs: torch.nn.Module, n_docs: int,
         mask = torch.zeros_like(ids)
         for r, d in enumerate(grp):
             ids[r, :len(d)], mask[r, :len(d)] = d, 1
-        padded_inputs.append({"input_ids": ids, "attention_mask": mask})
+        padded_inputs.append({"input_ids": ids.to(DEVICE), "attention_mask": mask.to(DEVICE)})
     packed_inputs = []
     for grp in groups:
         lens = torch.tensor([0] + [len(d) for d in grp])
-        packed_inputs.append({"input_ids": torch.cat(grp)[None],
-                              "cu_seqlens": torch.cumsum(lens, 0).to(torch.int32)})
+        packed_inputs.append({"input_ids": torch.cat(grp)[None].to(DEVICE),
+                              "cu_seqlens": torch.cumsum(lens, 0).to(torch.int32).to(DEVICE)})
     padded_tokens = sum(x["input_ids"].numel() for x in padded_inputs)
 
     autocast = dtype == "bf16"
@@ -642,15 +687,17 @@ def bench_inference(ours: torch.nn.Module, theirs: torch.nn.Module, n_docs: int,
     outputs: dict[str, list[torch.Tensor]] = {}
     logger.info("inference %s: %d docs (lengths %d..%d, %d real tokens, %d padded), micro-batch %d, %d repeats",
                 dtype, n_docs, min(lengths), max(lengths), real_tokens, padded_tokens, micro_batch, repeats)
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+    with torch.inference_mode(), torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=autocast):
         for name, run in runners.items():  # warm-up (also the outputs compared below)
             outputs[name] = run()
         for i in tqdm(range(repeats), desc=f"infer {dtype}", disable=None):
             for name in list(runners) if i % 2 == 0 else list(runners)[::-1]:
                 probe.wait_idle(wait_idle)
                 probe.start()
+                synchronize(DEVICE)
                 t0 = time.perf_counter()
                 runners[name]()
+                synchronize(DEVICE)
                 times[name].append(time.perf_counter() - t0)
                 others.append(probe.stop() or 0.0)
     ours.train(), theirs.train()
@@ -694,9 +741,30 @@ def profile_step(model: torch.nn.Module, opt: torch.optim.Optimizer, shape: tupl
     if not opt.state:
         train_step(model, opt, batch)
     torch.manual_seed(seed)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    cuda = DEVICE.type == "cuda"
+    with profile(activities=[ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]) as prof:
         train_step(model, opt, batch)
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=48)
+        synchronize(DEVICE)
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=48)
+
+
+# ------------------------------------------------------------------------------------------------ MFU (GPU)
+def model_flops_utilisation(ours: torch.nn.Module, training: list[dict[str, Any]]) -> dict[str, Any]:
+    """Training tokens/s of both models x our model FLOPs per token (`training_flops_per_token`: the LM head on the
+    masked 15% only, which is all a masked LM needs) / the bf16 GEMM rate measured here (8192^3, CUDA events)."""
+    from xlmr_hf.training.pretrain import training_flops_per_token
+
+    peak = measure_gemm_flops(DEVICE, torch.bfloat16)
+    out: dict[str, Any] = {"bf16_gemm_flops": peak, "shapes": {}}
+    for r in training:
+        length = int(r["shape"].split("x")[1])
+        fpt = training_flops_per_token(ours.config, ours, length, 0.15)
+        out["shapes"][r["shape"]] = {"flops_per_token": fpt,
+                                     **{name: r[name]["tokens_per_s"] * fpt / peak for name in ("ours", "theirs")}}
+    logger.info("bf16 GEMM rate %.0f TFLOP/s; MFU %s", peak / 1e12, {k: f"{v['ours']:.1%} (theirs {v['theirs']:.1%})"
+                                                                     for k, v in out["shapes"].items()})
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -721,6 +789,14 @@ def render(results: dict[str, Any]) -> str:
         f"most cores used by OTHER processes during any timed step/pass (0 = clean)",
         "=" * 100,
     ]
+    overrides = results["config"]["args"].get("model_overrides")
+    if overrides:
+        lines.insert(3, f"MODEL OVERRIDES {json.dumps(overrides)}: not the base shape (a check of the script)")
+    gpu = m.get("gpu")
+    if gpu:  # a GPU run: the device line goes under the CPU line
+        lines.insert(3, f"DEVICE cuda: {gpu['name']} (compute capability {gpu['capability']}, "
+                        f"{gpu['multiprocessors']} SMs, {gpu['memory_gib']} GiB) | driver {gpu['driver']} | CUDA "
+                        f"{gpu['cuda']} | cuDNN {gpu['cudnn']} | timing: torch.cuda.synchronize() around each step/pass")
     if "training_guard" in results:
         g = results["training_guard"]
         lines.append(f"training guard (fp32, eval, same weights): loss ours {g['loss_ours']:.6f} theirs "
@@ -736,8 +812,10 @@ def render(results: dict[str, Any]) -> str:
                          f"{r['theirs']['tokens_per_s']:>13.1f} {r['ratio']:>11.2f}x {r['ratio_best']:>15.2f}x "
                          f"{r['max_other_cores']:>7.2f}")
     if results.get("memory"):
+        where = ("torch.cuda.max_memory_allocated during the step, above memory_allocated before it" if gpu
+                 else "peak of torch CPU allocations during the step, above the level before it")
         lines += ["", "PEAK MEMORY of one training step (fwd+bwd+AdamW step; grads set to None before it) — MiB",
-                  "  (a) above resident = peak of torch CPU allocations during the step, above the level before it "
+                  f"  (a) above resident = {where} "
                   "(activations, logits, grads, autocast weight copies, temporaries)",
                   "  (b) total = (a) + resident before the step (fp32 params + buffers + AdamW exp_avg/exp_avg_sq/step,"
                   " exact tensor bytes, tied weights once)",
@@ -752,15 +830,18 @@ def render(results: dict[str, Any]) -> str:
                          f"{o['resident_before'] / MiB:>6.0f}/{t['resident_before'] / MiB:<7.0f} "
                          f"{o['total_peak'] / MiB:>10.0f} {t['total_peak'] / MiB:>11.0f} {r['ratio_total']:>9.2f}x "
                          f"{rss:>16}")
-        for r in results["memory"]:
-            lines.append(f"  {r['shape']}: " + "; ".join(
-                f"{k} peak during {r[k]['peak_phase']}, {(r[k]['live_after_forward'] or 0) / MiB:.0f} MiB live after "
-                f"forward, grads {r[k]['grads_after_step'] / MiB:.0f} MiB" for k in ("ours", "theirs")))
-        lines.append("  largest blocks live at the peak, by allocating op (MiB):")
-        for r in results["memory"]:
-            for k in ("ours", "theirs"):
-                lines.append(f"    {r['shape']} {k}: " + "; ".join(
-                    f"{label} {size / MiB:.0f}" for label, size in r[k]["live_at_peak_by_op"]))
+        if not gpu:  # the phase and the blocks by op come from the CPU profiler
+            for r in results["memory"]:
+                lines.append(f"  {r['shape']}: " + "; ".join(
+                    f"{k} peak during {r[k]['peak_phase']}, {(r[k]['live_after_forward'] or 0) / MiB:.0f} MiB live "
+                    f"after forward, grads {r[k]['grads_after_step'] / MiB:.0f} MiB" for k in ("ours", "theirs")))
+            lines.append("  largest blocks live at the peak, by allocating op (MiB):")
+            for r in results["memory"]:
+                for k in ("ours", "theirs"):
+                    lines.append(f"    {r['shape']} {k}: " + "; ".join(
+                        f"{label} {size / MiB:.0f}" for label, size in r[k]["live_at_peak_by_op"]))
+        else:
+            lines.append("  (peak phase, largest blocks by op, self-test and RSS cross-check: CPU runs only)")
         checks = all(r[k]["net_retained_equals_grads"] for r in results["memory"] for k in ("ours", "theirs"))
         lines.append(f"  consistency: bytes left allocated after each step == its gradient bytes: "
                      f"{'yes' if checks else 'NO (see log)'}; self-test (known toy peaks) passed: "
@@ -788,6 +869,12 @@ def render(results: dict[str, Any]) -> str:
                          f"{r['theirs']['tokens_per_s']:>13.1f} {r['ratio']:>11.2f}x {r['ratio_best']:>10.2f}x "
                          f"{r['max_abs_diff']:>10.2e} "
                          f"{'ok' if r['guard_ok'] else 'FAIL':>6} {r['max_other_cores']:>7.2f}")
+    if results.get("mfu"):
+        mfu = results["mfu"]
+        lines += ["", f"MFU (GPU): training tokens/s x model FLOPs/token (LM head on the masked 15% only) / measured "
+                      f"bf16 GEMM rate {mfu['bf16_gemm_flops'] / 1e12:.0f} TFLOP/s (8192^3, CUDA events)"]
+        lines += [f"  {shape}: {v['flops_per_token'] / 1e9:.3f} GFLOP/token; ours {v['ours']:.1%}, theirs "
+                  f"{v['theirs']:.1%}" for shape, v in mfu["shapes"].items()]
     goals = results.get("goals")
     if goals:
         lines += ["", "GOALS"] + [f"  {g}" for g in goals]
@@ -858,7 +945,14 @@ def main(argv: list[str] | None = None) -> int:
                         "mmap_max=0, trim_threshold=64 GiB so freed memory is reused, like a caching allocator")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH", help="also write all results (incl. per-step times) as JSON")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                   help="where both models run; auto = cuda when torch sees a GPU, else cpu. On cuda: synchronised "
+                        "timing, torch.cuda.max_memory_allocated for memory (no profiler/RSS methods), MFU added")
+    p.add_argument("--model-overrides", type=json.loads, default={}, metavar="JSON",
+                   help='fields changed on both models\' base shape, e.g. \'{"num_hidden_layers": 2}\' (a quick '
+                        "check of the script: the figures are then not the base model's)")
     args = p.parse_args(argv)
+    MODEL_OVERRIDES.update(args.model_overrides)
     if args.malloc == "cache" and MALLOC_CACHE_TUNABLES not in os.environ.get("GLIBC_TUNABLES", ""):
         # glibc reads its tunables only at process start: re-execute this script with them set.
         env = dict(os.environ)
@@ -874,6 +968,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 4 <= args.infer_min_len <= args.infer_max_len <= 512:
         p.error("--infer-min-len/--infer-max-len: need 4 <= min <= max <= 512")
     torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = torch.device(resolve_device(args.device))
     if args.rss_worker:
         result = rss_worker(args.rss_worker, args.shapes[0], args.seed)
         print("RSS_WORKER " + json.dumps(result), flush=True)
@@ -882,7 +978,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info(torch.get_num_threads())
     logger.info("machine: %s", machine)
     rss_checks: dict[str, dict[str, Any]] = {}
-    if not args.skip_memory:
+    results_selftest = None  # the profiler method's self-test: CPU only (a GPU has max_memory_allocated)
+    if not args.skip_memory and DEVICE.type == "cpu":
         results_selftest = memory_selftest(RSSProbe())  # before anything else ran in this process
         if not args.no_rss_check:
             rss_checks = run_rss_workers(args.shapes, args.seed, args.threads)
@@ -921,9 +1018,12 @@ def main(argv: list[str] | None = None) -> int:
                             args.infer_repeats, d, args.seed, vocab, args.wait_idle) for d in dtypes]
 
     if not args.skip_memory:
-        results["memory_selftest"] = results_selftest
+        if results_selftest is not None:
+            results["memory_selftest"] = results_selftest
         results["memory"] = [bench_memory(models, s, vocab, args.seed, rss_checks) for s in args.shapes]
 
+    if DEVICE.type == "cuda" and results.get("training"):
+        results["mfu"] = model_flops_utilisation(ours, results["training"])
     machine["load_avg_end"] = load_average()
     machine["code_end"] = code_fingerprint()
     if machine["code_end"]["model_files_sha256"] != machine["code_start"]["model_files_sha256"]:

@@ -230,3 +230,18 @@ def padded_batch(
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     assert a.shape == b.shape, f"shape mismatch {tuple(a.shape)} vs {tuple(b.shape)}"
     return (a.detach().float() - b.detach().float()).abs().max().item() if a.numel() else 0.0
+
+
+# ---------------------------------------------------------------------------------------------------- GPU markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``gpu`` tests are skipped where torch sees no CUDA device and ``multi_gpu`` ones where it sees fewer than two.
+    (The default run deselects both through setup.cfg's ``-m``; ``-m gpu`` selects them, and on a CPU machine they
+    are then reported as skipped, exit status 0.)"""
+    if not any(item.get_closest_marker("gpu") or item.get_closest_marker("multi_gpu") for item in items):
+        return
+    devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for item in items:
+        if item.get_closest_marker("gpu") and devices < 1:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)"))
+        elif item.get_closest_marker("multi_gpu") and devices < 2:
+            item.add_marker(pytest.mark.skip(reason=f"needs two or more CUDA devices, torch sees {devices}"))

@@ -2,98 +2,113 @@
 default corpus, pre-tokenized corpora, and the pretraining stream with its parts: the resumable document reader, the
 temperature language sampler, block planning, the packer and the masker. See ``docs/data_pipeline.md``."""
 
-from .cc100 import (
-    CC100_LANGUAGES,
-    CC100_URL_TEMPLATE,
-    CC100Builder,
-    CC100Config,
-    CC100Error,
-    CC100ReadError,
-    LanguageStatistics,
-    ReadReport,
-    cc100_files,
-    cc100_statistics,
-    iter_cc100_documents,
-    load_cc100,
-)
-from .cleaning import (
-    STAGES,
-    CorpusBuildConfig,
-    CorpusBuildError,
-    CorpusBuildReport,
-    CorpusInputError,
-    StageCounts,
-    build_corpus,
-    normalize_for_dedup,
-    normalize_paragraph,
-    normalized_paragraph_hash,
-)
-from .default_corpus import (
-    DEFAULT_CORPUS_LANGUAGES,
-    default_corpus_dir,
-    default_corpus_manifest,
-    default_heldout_dir,
-    parallel_sentences,
-    xnli_sample_dir,
-)
-from .docreader import (
-    DOCUMENT_READER_STATE_VERSION,
-    DocumentReader,
-    XZContainerError,
-    XZStream,
-    xz_streams,
-)
-from .lid import (
-    LID176_LANGUAGES,
-    KenLMScorerFactory,
-    LanguageIdentifier,
-    MissingDependencyError,
-    PerplexityScorer,
-    default_lid_model_path,
-)
-from .masking import (
-    MASK_SCHEDULE_TYPES,
-    MASKING_MODES,
-    Masker,
-    MaskingError,
-    MaskRateSchedule,
-    collate_tlm,
-    tlm_example,
-)
-from .packing import (
-    BOUNDARY_MODES,
-    PACKING_MODES,
-    Block,
-    Packer,
-    PackingError,
-    collate_blocks,
-)
-from .readers import (
-    INPUT_FORMATS,
-    RawDocument,
-    read_documents,
-    read_jsonl,
-    read_text,
-    read_wet,
-)
-from .sampling import (
-    SAMPLER_UNITS,
-    SCHEDULE_TYPES,
-    SamplerError,
-    SamplerExhaustedError,
-    TemperatureSampler,
-    temperature_probabilities,
-)
-from .blocks import BlockPlan, DocumentRun, LanguageBlocks
-from .stream import OnlineSource, PretrainingStream, StreamError, TokenEncoder, load_stream_tokenizer
-from .tokenized import (
-    TokenizedCorpusError,
-    TokenizedSource,
-    is_tokenized_corpus,
-    read_manifest,
-    tokenize_corpus,
-    tokenizer_fingerprint,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
+
+# The names below are imported from their modules on first use (PEP 562): importing this package, or one
+# module of it, loads no optional dependency (`datasets`, `pyarrow`, ...) that the module does not need.
+if TYPE_CHECKING:
+    from .blocks import BlockPlan, DocumentRun, LanguageBlocks
+    from .cc100 import (
+        CC100_LANGUAGES,
+        CC100_URL_TEMPLATE,
+        CC100Builder,
+        CC100Config,
+        CC100Error,
+        CC100ReadError,
+        LanguageStatistics,
+        ReadReport,
+        cc100_files,
+        cc100_statistics,
+        iter_cc100_documents,
+        load_cc100,
+    )
+    from .cleaning import (
+        STAGES,
+        CorpusBuildConfig,
+        CorpusBuildError,
+        CorpusBuildReport,
+        CorpusInputError,
+        StageCounts,
+        build_corpus,
+        normalize_for_dedup,
+        normalize_paragraph,
+        normalized_paragraph_hash,
+    )
+    from .default_corpus import (
+        DEFAULT_CORPUS_LANGUAGES,
+        default_corpus_dir,
+        default_corpus_manifest,
+        default_heldout_dir,
+        parallel_sentences,
+        xnli_sample_dir,
+    )
+    from .docreader import (
+        DOCUMENT_READER_STATE_VERSION,
+        DocumentReader,
+        XZContainerError,
+        XZStream,
+        xz_streams,
+    )
+    from .lid import (
+        LID176_LANGUAGES,
+        KenLMScorerFactory,
+        LanguageIdentifier,
+        MissingDependencyError,
+        PerplexityScorer,
+        default_lid_model_path,
+    )
+    from .masking import (
+        MASK_SCHEDULE_TYPES,
+        MASKING_MODES,
+        Masker,
+        MaskingError,
+        MaskRateSchedule,
+        collate_tlm,
+        tlm_example,
+    )
+    from .packing import (
+        BOUNDARY_MODES,
+        PACKING_MODES,
+        Block,
+        Packer,
+        PackingError,
+        collate_blocks,
+    )
+    from .readers import (
+        INPUT_FORMATS,
+        RawDocument,
+        read_documents,
+        read_jsonl,
+        read_text,
+        read_wet,
+    )
+    from .sampling import (
+        SAMPLER_UNITS,
+        SCHEDULE_TYPES,
+        SamplerError,
+        SamplerExhaustedError,
+        TemperatureSampler,
+        temperature_probabilities,
+    )
+    from .stream import (
+        OnlineSource,
+        PretrainingStream,
+        StreamError,
+        TokenEncoder,
+        load_stream_tokenizer,
+    )
+    from .tokenized import (
+        TokenizedCorpusError,
+        TokenizedSource,
+        is_tokenized_corpus,
+        read_manifest,
+        tokenize_corpus,
+        tokenizer_fingerprint,
+    )
 
 __all__ = [
     "BOUNDARY_MODES",
@@ -175,3 +190,63 @@ __all__ = [
     "xnli_sample_dir",
     "xz_streams",
 ]
+
+_SOURCES: dict[str, str] = {
+    **dict.fromkeys(("BlockPlan", "DocumentRun", "LanguageBlocks"), "blocks"),
+    **dict.fromkeys((
+        "CC100_LANGUAGES", "CC100_URL_TEMPLATE", "CC100Builder", "CC100Config", "CC100Error", "CC100ReadError",
+        "LanguageStatistics", "ReadReport", "cc100_files", "cc100_statistics", "iter_cc100_documents", "load_cc100",
+    ), "cc100"),
+    **dict.fromkeys((
+        "STAGES", "CorpusBuildConfig", "CorpusBuildError", "CorpusBuildReport", "CorpusInputError", "StageCounts",
+        "build_corpus", "normalize_for_dedup", "normalize_paragraph", "normalized_paragraph_hash",
+    ), "cleaning"),
+    **dict.fromkeys((
+        "DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest", "default_heldout_dir",
+        "parallel_sentences", "xnli_sample_dir",
+    ), "default_corpus"),
+    **dict.fromkeys((
+        "DOCUMENT_READER_STATE_VERSION", "DocumentReader", "XZContainerError", "XZStream", "xz_streams",
+    ), "docreader"),
+    **dict.fromkeys((
+        "LID176_LANGUAGES", "KenLMScorerFactory", "LanguageIdentifier", "MissingDependencyError", "PerplexityScorer",
+        "default_lid_model_path",
+    ), "lid"),
+    **dict.fromkeys((
+        "MASKING_MODES", "MASK_SCHEDULE_TYPES", "MaskRateSchedule", "Masker", "MaskingError", "collate_tlm",
+        "tlm_example",
+    ), "masking"),
+    **dict.fromkeys((
+        "BOUNDARY_MODES", "PACKING_MODES", "Block", "Packer", "PackingError", "collate_blocks",
+    ), "packing"),
+    **dict.fromkeys((
+        "INPUT_FORMATS", "RawDocument", "read_documents", "read_jsonl", "read_text", "read_wet",
+    ), "readers"),
+    **dict.fromkeys((
+        "SAMPLER_UNITS", "SCHEDULE_TYPES", "SamplerError", "SamplerExhaustedError", "TemperatureSampler",
+        "temperature_probabilities",
+    ), "sampling"),
+    **dict.fromkeys((
+        "OnlineSource", "PretrainingStream", "StreamError", "TokenEncoder", "load_stream_tokenizer",
+    ), "stream"),
+    **dict.fromkeys((
+        "TokenizedCorpusError", "TokenizedSource", "is_tokenized_corpus", "read_manifest", "tokenize_corpus",
+        "tokenizer_fingerprint",
+    ), "tokenized"),
+}
+"""Public name -> the module of this package that defines it."""
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+            return import_module(f".{name}", __name__)  # a module of this package, as the eager imports made it
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{source}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

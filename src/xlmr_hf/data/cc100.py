@@ -20,21 +20,17 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import datasets
 import fsspec
-from datasets.iterable_dataset import ExamplesIterable
 from tqdm.auto import tqdm
 
 from .xz import _XZDecoder
 
-try:
-    from datasets.builder import Key  # datasets >= 4.1: keys carry the original shard
-except ImportError:  # pragma: no cover - older datasets take any hashable key
-    Key = None  # type: ignore[assignment,misc]
+if TYPE_CHECKING:
+    import datasets
 
-__all__ = [
+__all__ = [  # noqa: F822 (CC100Builder and CC100Config are defined on first use: see __getattr__ below)
     "CC100_LANGUAGES", "CC100_URL_TEMPLATE", "CC100Builder", "CC100Config", "CC100Error", "CC100ReadError",
     "LanguageStatistics", "ReadReport", "cc100_files", "cc100_statistics", "iter_cc100_documents", "load_cc100",
 ]
@@ -375,99 +371,136 @@ def _stamp(url: str, storage_options: dict[str, Any] | None) -> tuple[str, int |
 
 
 # ------------------------------------------------------------------------------------------------ datasets builder
-FEATURES = datasets.Features({"id": datasets.Value("string"), "lang": datasets.Value("string"),
-                              "text": datasets.Value("string")})
+# `datasets` is imported the first time the builder is used (`load_cc100`, or the names below through the module's
+# ``__getattr__``): reading files, `cc100_files` and `cc100_statistics` -- all that the pretraining stream needs --
+# work without it. The classes are defined here, in this module (their ``__module__`` and so datasets' builder name and
+# cache paths are unchanged), once, and published as module globals so that pickling finds them.
+_BUILDER_NAMES = ("FEATURES", "CC100Config", "CC100Builder", "_TypedExamplesIterable")
 
 
-@dataclass
-class CC100Config(datasets.BuilderConfig):
-    """`CC100Builder` configuration: the resolved files and how to read them."""
-
-    files: tuple[tuple[str, str], ...] = ()
-    """(language, path or fsspec URL) per file; one shard each."""
-    split: str = "train"
-    on_error: str = "raise"
-    source_storage_options: dict[str, Any] | None = None
-    """fsspec options for opening the files."""
-    stamps: tuple[str, ...] = ()
-    """Size and modification stamp per file: part of the config id, so the Arrow cache follows file changes."""
+def __getattr__(name: str) -> Any:
+    if name in _BUILDER_NAMES:
+        _define_builder()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class _TypedExamplesIterable(ExamplesIterable):
-    """datasets' `ExamplesIterable`, declaring that its rows already are `FEATURES` (three plain str columns).
+def _define_builder() -> type[datasets.GeneratorBasedBuilder]:
+    """Define `FEATURES`, `CC100Config`, `CC100Builder` (and the typed examples iterable) as module globals, once;
+    returns `CC100Builder`."""
+    if "CC100Builder" in globals():
+        return globals()["CC100Builder"]
+    import datasets
+    from datasets.iterable_dataset import ExamplesIterable
 
-    Without it, `IterableDataset` encodes and decodes every row through `Features` (`FormattedExamplesIterable`),
-    which costs more than reading the document. Sharding, shuffling and resharding keep the declaration."""
-
-    @property
-    def features(self) -> datasets.Features:
-        return FEATURES
-
-    @property
-    def is_typed(self) -> bool:
-        return True
-
-    def _init_state_dict(self) -> dict[str, Any]:
-        state = super()._init_state_dict()
-        state["type"] = "ExamplesIterable"  # the same state dict as without the declaration
-        return state
-
-    @staticmethod
-    def adopt(iterable: Any) -> Any:
-        if type(iterable) is ExamplesIterable:  # anything else (a future datasets) is left as it is
-            iterable.__class__ = _TypedExamplesIterable
-        return iterable
-
-    def shuffle_data_sources(self, generator: Any) -> Any:
-        return self.adopt(super().shuffle_data_sources(generator))
-
-    def shard_data_sources(self, num_shards: int, index: int, contiguous: bool = True) -> Any:
-        return self.adopt(super().shard_data_sources(num_shards, index, contiguous=contiguous))
-
-    def reshard_data_sources(self) -> Any:
-        return self.adopt(super().reshard_data_sources())
-
-
-class CC100Builder(datasets.GeneratorBasedBuilder):
-    """CC-100 documents as a `datasets` builder (no Hub script): one split, one shard per file.
-
-    Build it through `load_cc100`, or directly: ``CC100Builder(files=((lang, url), ...)).as_streaming_dataset("train")``.
-    """
-
-    BUILDER_CONFIG_CLASS = CC100Config
-    VERSION = datasets.Version("1.0.0")  # part of the Arrow cache path: bump it when the document rules change
-    config: CC100Config
-
-    def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(
-            description="CC-100 (statmt.org release) read as documents: paragraphs joined by newlines, one row per "
-                        "document, id '<lang>/<file name>/<document index>'.",
-            features=FEATURES,
-            homepage="https://data.statmt.org/cc-100/",
+    try:
+        from datasets.builder import (
+            Key,  # datasets >= 4.1: keys carry the original shard
         )
+    except ImportError:  # pragma: no cover - older datasets take any hashable key
+        Key = None  # type: ignore[assignment,misc]
 
-    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
-        files = [(index, lang, url) for index, (lang, url) in enumerate(self.config.files)]
-        return [datasets.SplitGenerator(name=self.config.split, gen_kwargs={"files": files})]
+    FEATURES = datasets.Features({"id": datasets.Value("string"), "lang": datasets.Value("string"),
+                                  "text": datasets.Value("string")})
 
-    def _get_examples_iterable_for_split(self, split_generator: datasets.SplitGenerator) -> Any:
-        return _TypedExamplesIterable.adopt(super()._get_examples_iterable_for_split(split_generator))
 
-    def _generate_examples(self, files: list[tuple[int, str, str]]) -> Iterator[tuple[Any, dict[str, str]]]:
-        reports: list[ReadReport] = self.__dict__.setdefault("_read_reports", [])  # this process's files
-        for index, lang, url in files:  # datasets calls this once per shard, i.e. per file
-            prefix = f"{lang}/{_file_name(url)}/"
-            report = ReadReport(url)
-            documents = iter_cc100_documents(url, on_error=self.config.on_error, report=report,
-                                             storage_options=self.config.source_storage_options)
-            for doc_index, text in enumerate(documents):
-                key = Key(index, doc_index) if Key is not None else f"{index}/{doc_index}"
-                yield key, {"id": prefix + str(doc_index), "lang": lang, "text": text}
-            reports.append(report)
-            if report.skipped:
-                skipped = [r.file for r in reports if r.skipped]
-                logger.warning("CC-100 reader: %d of the %d file(s) read so far in this process were cut short by "
-                               "xz errors and skipped from there: %s", len(skipped), len(reports), ", ".join(skipped))
+    @dataclass
+    class CC100Config(datasets.BuilderConfig):
+        """`CC100Builder` configuration: the resolved files and how to read them."""
+
+        files: tuple[tuple[str, str], ...] = ()
+        """(language, path or fsspec URL) per file; one shard each."""
+        split: str = "train"
+        on_error: str = "raise"
+        source_storage_options: dict[str, Any] | None = None
+        """fsspec options for opening the files."""
+        stamps: tuple[str, ...] = ()
+        """Size and modification stamp per file: part of the config id, so the Arrow cache follows file changes."""
+
+
+    class _TypedExamplesIterable(ExamplesIterable):
+        """datasets' `ExamplesIterable`, declaring that its rows already are `FEATURES` (three plain str columns).
+
+        Without it, `IterableDataset` encodes and decodes every row through `Features` (`FormattedExamplesIterable`),
+        which costs more than reading the document. Sharding, shuffling and resharding keep the declaration."""
+
+        @property
+        def features(self) -> datasets.Features:
+            return FEATURES
+
+        @property
+        def is_typed(self) -> bool:
+            return True
+
+        def _init_state_dict(self) -> dict[str, Any]:
+            state = super()._init_state_dict()
+            state["type"] = "ExamplesIterable"  # the same state dict as without the declaration
+            return state
+
+        @staticmethod
+        def adopt(iterable: Any) -> Any:
+            if type(iterable) is ExamplesIterable:  # anything else (a future datasets) is left as it is
+                iterable.__class__ = _TypedExamplesIterable
+            return iterable
+
+        def shuffle_data_sources(self, generator: Any) -> Any:
+            return self.adopt(super().shuffle_data_sources(generator))
+
+        def shard_data_sources(self, num_shards: int, index: int, contiguous: bool = True) -> Any:
+            return self.adopt(super().shard_data_sources(num_shards, index, contiguous=contiguous))
+
+        def reshard_data_sources(self) -> Any:
+            return self.adopt(super().reshard_data_sources())
+
+
+    class CC100Builder(datasets.GeneratorBasedBuilder):
+        """CC-100 documents as a `datasets` builder (no Hub script): one split, one shard per file.
+
+        Build it through `load_cc100`, or directly:
+        ``CC100Builder(files=((lang, url), ...)).as_streaming_dataset("train")``.
+        """
+
+        BUILDER_CONFIG_CLASS = CC100Config
+        VERSION = datasets.Version("1.0.0")  # part of the Arrow cache path: bump it when the document rules change
+        config: CC100Config
+
+        def _info(self) -> datasets.DatasetInfo:
+            return datasets.DatasetInfo(
+                description="CC-100 (statmt.org release) read as documents: paragraphs joined by newlines, one row per "
+                            "document, id '<lang>/<file name>/<document index>'.",
+                features=FEATURES,
+                homepage="https://data.statmt.org/cc-100/",
+            )
+
+        def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+            files = [(index, lang, url) for index, (lang, url) in enumerate(self.config.files)]
+            return [datasets.SplitGenerator(name=self.config.split, gen_kwargs={"files": files})]
+
+        def _get_examples_iterable_for_split(self, split_generator: datasets.SplitGenerator) -> Any:
+            return _TypedExamplesIterable.adopt(super()._get_examples_iterable_for_split(split_generator))
+
+        def _generate_examples(self, files: list[tuple[int, str, str]]) -> Iterator[tuple[Any, dict[str, str]]]:
+            reports: list[ReadReport] = self.__dict__.setdefault("_read_reports", [])  # this process's files
+            for index, lang, url in files:  # datasets calls this once per shard, i.e. per file
+                prefix = f"{lang}/{_file_name(url)}/"
+                report = ReadReport(url)
+                documents = iter_cc100_documents(url, on_error=self.config.on_error, report=report,
+                                                 storage_options=self.config.source_storage_options)
+                for doc_index, text in enumerate(documents):
+                    key = Key(index, doc_index) if Key is not None else f"{index}/{doc_index}"
+                    yield key, {"id": prefix + str(doc_index), "lang": lang, "text": text}
+                reports.append(report)
+                if report.skipped:
+                    skipped = [r.file for r in reports if r.skipped]
+                    logger.warning("CC-100 reader: %d of the %d file(s) read so far in this process were cut short "
+                                   "by xz errors and skipped from there: %s", len(skipped), len(reports),
+                                   ", ".join(skipped))
+
+    for cls in (CC100Config, _TypedExamplesIterable, CC100Builder):
+        cls.__qualname__ = cls.__name__  # a module-level name for pickle and dill
+    globals().update(FEATURES=FEATURES, CC100Config=CC100Config, CC100Builder=CC100Builder,
+                     _TypedExamplesIterable=_TypedExamplesIterable)
+    return CC100Builder
 
 
 def load_cc100(
@@ -498,13 +531,16 @@ def load_cc100(
     if not isinstance(split, str) or not re.fullmatch(r"\w+(\.\w+)*", split):
         raise CC100Error(f"split={split!r} is not allowed: expected a split name such as 'train'")
     files = tuple(cc100_files(source, languages, storage_options=storage_options))
+    import datasets
+
+    builder_class = _define_builder()
     kwargs: dict[str, Any] = {"files": files, "split": split, "on_error": on_error,
                               "source_storage_options": storage_options}
     if streaming:
-        return CC100Builder(dataset_name="cc100", **kwargs).as_streaming_dataset(split=split)
+        return builder_class(dataset_name="cc100", **kwargs).as_streaming_dataset(split=split)
     stamps = tuple(f"{size}:{mtime}" for _, size, mtime in (_stamp(url, storage_options) for _, url in files))
-    builder = CC100Builder(dataset_name="cc100", cache_dir=None if cache_dir is None else os.fspath(cache_dir),
-                           stamps=stamps, **kwargs)
+    builder = builder_class(dataset_name="cc100", cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+                            stamps=stamps, **kwargs)
     try:
         builder.download_and_prepare(num_proc=num_proc)
     except datasets.exceptions.DatasetGenerationError as error:

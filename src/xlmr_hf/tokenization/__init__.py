@@ -2,35 +2,44 @@
 fairseq's ids (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, pieces, ``<mask>`` last), plus word-start information
 for whole-word masking and per-language fertility statistics."""
 
-from .corpus import (
-    SAMPLE_UNITS,
-    CorpusError,
-    LanguageSample,
-    allocate_budget,
-    alpha_probabilities,
-    count_sentences,
-    discover_corpus,
-    iter_lines,
-    sample_corpus,
-    unit_size,
-)
-from .stats import LanguageTokenStats, tokenizer_statistics
-from .training import (
-    SPECIAL_TOKENS,
-    TokenizerTrainingConfig,
-    TokenizerTrainingError,
-    TokenizerTrainingResult,
-    build_xlmr_tokenizer,
-    required_characters,
-    train_tokenizer,
-)
-from .words import (
-    SCRIPTIO_CONTINUA_RANGES,
-    is_scriptio_continua,
-    scriptio_continua_fraction,
-    word_ids,
-    word_start_mask,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
+
+# The names below are imported from their modules on first use (PEP 562): importing this package, or one
+# module of it, loads no optional dependency (`datasets`, `pyarrow`, ...) that the module does not need.
+if TYPE_CHECKING:
+    from .corpus import (
+        SAMPLE_UNITS,
+        CorpusError,
+        LanguageSample,
+        allocate_budget,
+        alpha_probabilities,
+        count_sentences,
+        discover_corpus,
+        iter_lines,
+        sample_corpus,
+        unit_size,
+    )
+    from .stats import LanguageTokenStats, tokenizer_statistics
+    from .training import (
+        SPECIAL_TOKENS,
+        TokenizerTrainingConfig,
+        TokenizerTrainingError,
+        TokenizerTrainingResult,
+        build_xlmr_tokenizer,
+        required_characters,
+        train_tokenizer,
+    )
+    from .words import (
+        SCRIPTIO_CONTINUA_RANGES,
+        is_scriptio_continua,
+        scriptio_continua_fraction,
+        word_ids,
+        word_start_mask,
+    )
 
 __all__ = [
     "SAMPLE_UNITS",
@@ -58,3 +67,35 @@ __all__ = [
     "word_ids",
     "word_start_mask",
 ]
+
+_SOURCES: dict[str, str] = {
+    **dict.fromkeys((
+        "SAMPLE_UNITS", "CorpusError", "LanguageSample", "allocate_budget", "alpha_probabilities", "count_sentences",
+        "discover_corpus", "iter_lines", "sample_corpus", "unit_size",
+    ), "corpus"),
+    **dict.fromkeys(("LanguageTokenStats", "tokenizer_statistics"), "stats"),
+    **dict.fromkeys((
+        "SPECIAL_TOKENS", "TokenizerTrainingConfig", "TokenizerTrainingError", "TokenizerTrainingResult",
+        "build_xlmr_tokenizer", "required_characters", "train_tokenizer",
+    ), "training"),
+    **dict.fromkeys((
+        "SCRIPTIO_CONTINUA_RANGES", "is_scriptio_continua", "scriptio_continua_fraction", "word_ids",
+        "word_start_mask",
+    ), "words"),
+}
+"""Public name -> the module of this package that defines it."""
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+            return import_module(f".{name}", __name__)  # a module of this package, as the eager imports made it
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{source}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

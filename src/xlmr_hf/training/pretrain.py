@@ -214,7 +214,10 @@ class Pretrainer:
                 raise RecipeError(f"attn_implementation={args.attn_implementation!r} cannot be used here: "
                                   f"{str(error).splitlines()[0]}") from None
         if args.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.25 (the old name warns)
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if args.torch_compile:
             for layer in model.roberta.encoder.layer:
                 layer.compile()
