@@ -50,8 +50,11 @@ def test_resume_is_exact_with_workers(setup: dict[str, str], tmp_path: Path, bef
     assert metrics(resumed)[12]["tokens/en"] == metrics(tmp_path / "ref")[12]["tokens/en"]
 
 
-def test_torch_compile_trains_to_the_same_losses(setup: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
-    common = {"max_steps": 4, "model_overrides": NO_DROPOUT}
+@pytest.mark.parametrize("padding_free", ["false", "true"])
+def test_torch_compile_trains_to_the_same_losses(setup: dict[str, str], tmp_path: Path,  # noqa: F811
+                                                 padding_free: str) -> None:
+    """Regional compilation with the fused MLM loss (the default), padded and padding-free batches."""
+    common = {"max_steps": 4, "model_overrides": NO_DROPOUT, "padding_free": padding_free}
     pretrain(load_recipe(None, overrides(setup, tmp_path / "eager", **common)))
     pretrain(load_recipe(None, overrides(setup, tmp_path / "compiled", torch_compile="true", **common)))
     eager, compiled = losses(tmp_path / "eager"), losses(tmp_path / "compiled")

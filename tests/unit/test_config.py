@@ -141,6 +141,9 @@ BAD_CONFIGS = [
     (dict(pad_token_id=-1), r"pad_token_id=-1 .*allowed None or an integer in \[0, vocab_size=99\)"),
     (dict(max_position_embeddings=2), r"max_position_embeddings=2 .*allowed an integer > pad_token_id \+ 1 = 2"),
     (dict(hidden_act="swiglu"), r"hidden_act='swiglu' .*allowed one of \[.*'gelu'"),
+    (dict(fused_mlm_loss=1), r"fused_mlm_loss=1 .*allowed True or False"),
+    (dict(sparse_embedding_grad="yes"), r"sparse_embedding_grad='yes' .*allowed True or False"),
+    (dict(cpu_dropout_attention=None), r"cpu_dropout_attention=None .*allowed True or False"),
 ]
 
 
@@ -352,3 +355,34 @@ def test_heads_forward_language_ids():
         per_choice = mc(input_ids=choices, language_ids=torch.tensor([[1, 1, 1], [2, 2, 2]])).logits
         per_token = mc(input_ids=choices, language_ids=torch.tensor([1, 2])[:, None, None].expand(2, 3, 5)).logits
     assert max_abs_diff(per_example, per_choice) <= 1e-6 and max_abs_diff(per_example, per_token) <= 1e-6
+
+
+# ---------------------------------------------------------------------------------------------------- speed switches
+SPEED_SWITCHES = ("fused_mlm_loss", "sparse_embedding_grad", "cpu_dropout_attention")
+
+
+def test_speed_switches_are_config_fields_saved_with_the_checkpoint(tmp_path):
+    assert all(getattr(XLMRobertaConfig(), name) is True for name in SPEED_SWITCHES)
+    assert not any(hasattr(XLMRobertaForMaskedLM, name) for name in SPEED_SWITCHES)  # no class attributes left
+    model = XLMRobertaForMaskedLM(tiny_xlmr_config(fused_mlm_loss=False, cpu_dropout_attention=False))
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert {name: saved[name] for name in SPEED_SWITCHES} == {
+        "fused_mlm_loss": False, "sparse_embedding_grad": True, "cpu_dropout_attention": False}
+    loaded = XLMRobertaForMaskedLM.from_pretrained(tmp_path)
+    assert (loaded.config.fused_mlm_loss, loaded.config.sparse_embedding_grad, loaded.config.cpu_dropout_attention) == (
+        False, True, False)
+
+
+def test_configs_without_speed_switches_get_the_defaults(tmp_path):
+    """config.json of older xlmr-hf versions (no switches) and of transformers' xlm-roberta(-xl)."""
+    old = tiny_xlmr_config().to_dict()
+    for name in SPEED_SWITCHES:
+        old.pop(name)
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    configs = [XLMRobertaConfig.from_pretrained(tmp_path), XLMRobertaConfig.from_dict(old),
+               XLMRobertaConfig.from_dict(dict(HUB_BASE)), XLMRobertaConfig.from_dict(dict(HUB_XL))]
+    hf_config_from_ours(tiny_xlmr_config()).save_pretrained(tmp_path / "hf")
+    configs.append(XLMRobertaConfig.from_pretrained(tmp_path / "hf"))
+    for config in configs:
+        assert all(getattr(config, name) is True for name in SPEED_SWITCHES), config

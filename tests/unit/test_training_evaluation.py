@@ -118,7 +118,7 @@ def tiny_model(tokenizer, *, fused: bool = True) -> XLMRobertaForMaskedLM:
     torch.manual_seed(0)
     model = randomize_parameters_(XLMRobertaForMaskedLM(config), seed=4)
     if not fused:
-        model.fused_mlm_loss = False
+        model.config.fused_mlm_loss = False
     return model
 
 
@@ -153,7 +153,7 @@ def test_evaluate_equals_the_full_logits_computation(corpus: str, tokenizer, fus
     model.train()
     result = evaluate(model, sets, batch_size=5, device=CPU, pad_token_id=tokenizer.pad_token_id)
     assert model.training  # restored
-    assert model.fused_mlm_loss is fused and ("fused_mlm_loss" in vars(model)) is not fused  # restored as it was
+    assert model.config.fused_mlm_loss is fused  # restored as it was
     reference = full_logits_reference(model, sets, batch_size=5, pad_token_id=tokenizer.pad_token_id)
     assert set(result) == set(reference)
     for key, value in reference.items():
@@ -180,7 +180,7 @@ def test_evaluate_calls_the_model_with_labels_and_runs_the_head_on_masked_rows_o
     assert calls == [True] * len(batches)
     assert dense_rows == masked and all(m < p for m, p in zip(masked, positions, strict=True))  # n_masked, not B × L
     assert decoder_rows == masked  # the plain head ran: the fused one would compute gradients under no_grad too
-    assert model.fused_mlm_loss is True and "fused_mlm_loss" not in vars(model)
+    assert model.config.fused_mlm_loss is True and "fused_mlm_loss" not in vars(model)
     assert result == pytest.approx(full_logits_reference(model, sets, batch_size=4,
                                                          pad_token_id=tokenizer.pad_token_id), rel=1e-5, abs=1e-5)
 

@@ -1,9 +1,10 @@
 """The training-speed paths of the model give the same numbers as the plain ones.
 
-* fused vocabulary projection + cross-entropy (`fused_mlm_loss`), gradients computed in forward;
-* sparse lookup gradient for the tied embedding (`sparse_embedding_grad`);
+* fused vocabulary projection + cross-entropy (`config.fused_mlm_loss`), gradients computed in forward;
+* sparse lookup gradient for the tied embedding (`config.sparse_embedding_grad`);
 * one GEMM for q/k/v, bypassed for hooked or wrapped projections;
-* `cpu_dropout_attention`, used instead of SDPA's all-fp32 math fallback when training with attention dropout on CPU.
+* `cpu_dropout_attention`, used instead of SDPA's all-fp32 math fallback when training with attention dropout on CPU
+  (`config.cpu_dropout_attention`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _batch(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _grads(model, ids, labels, *, fused: bool, sparse: bool, autocast: bool, scale: float = 1.0, **kw):
     model.zero_grad(set_to_none=True)
-    model.fused_mlm_loss, model.sparse_embedding_grad = fused, sparse
+    model.config.fused_mlm_loss, model.config.sparse_embedding_grad = fused, sparse
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         out = model(input_ids=ids, labels=labels, **kw)
     (out.loss * scale).backward()
@@ -78,13 +79,45 @@ def test_fused_gradients_follow_the_upstream_gradient_and_num_items():
     assert abs(out.loss.item() - ref.item()) <= 1e-6
 
 
-def test_fused_path_computes_no_gradients_without_grad_mode():
+def test_fused_path_computes_no_gradients_without_grad_mode(monkeypatch):
+    import xlmr_hf.models.modeling_xlmr as modeling
+
     model, (ids, labels) = _model(), _batch()
+    assert model.config.fused_mlm_loss
+    fused_calls, decoder_calls = [], []
+    monkeypatch.setattr(modeling._LinearCrossEntropy, "apply", lambda *a: fused_calls.append(1))
+    model.lm_head.decoder.register_forward_hook(lambda *_: decoder_calls.append(1))
     with torch.no_grad():
         out = model(input_ids=ids, labels=labels)
+    assert not fused_calls and decoder_calls == [1]  # the plain head: no gradient work without grad mode
     assert out.loss.grad_fn is None and not out.logits.requires_grad
     full = model(input_ids=ids).logits.detach()
     assert torch.allclose(out.logits, full.reshape(-1, 99)[out.masked_positions], atol=1e-6)
+    ref = F.cross_entropy(full.reshape(-1, 99), labels.reshape(-1))
+    assert abs(out.loss.item() - ref.item()) <= 1e-6
+
+
+def _twice(model, ids, labels, *, fused: bool, scale: float = 1.0):
+    """Gradients after ``backward(retain_graph=True)`` then a second ``backward()`` of ``scale * loss``."""
+    model.zero_grad(set_to_none=True)
+    model.config.fused_mlm_loss = fused
+    loss = model(input_ids=ids, labels=labels).loss * scale
+    loss.backward(retain_graph=True)
+    first = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    loss.backward()
+    return first, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_fused_loss_supports_a_second_backward_with_the_plain_gradients():
+    model, (ids, labels) = _model(), _batch()
+    for scale in (1.0, 0.5):  # unit upstream gradient (no scaling) and a scaled one (copies of the saved gradients)
+        ref_first, ref_second = _twice(model, ids, labels, fused=False, scale=scale)
+        first, second = _twice(model, ids, labels, fused=True, scale=scale)
+        assert first.keys() == ref_first.keys() == second.keys()
+        for name in ref_first:
+            assert torch.allclose(first[name], ref_first[name], atol=1e-6, rtol=1e-5), name
+            assert torch.allclose(second[name], ref_second[name], atol=1e-6, rtol=1e-5), name
+            assert torch.allclose(second[name], 2 * first[name], atol=1e-6, rtol=1e-5), name
 
 
 def test_bad_label_ids_raise_clear_error():

@@ -103,6 +103,19 @@ class XLMRobertaConfig(PreTrainedConfig):
             ablation); off in XLM-R. When off the model has no extra parameters.
         n_langs (`int`, defaults to 1): size of the language-embedding table; must be ≥ 1.
         tie_word_embeddings (`bool`, defaults to True): share the masked-LM decoder with the word embeddings.
+        fused_mlm_loss (`bool`, defaults to True): speed switch of `XLMRobertaForMaskedLM` with labels and grad mode
+            on: fuse the vocabulary projection and the cross-entropy, computing their gradients in the forward pass
+            chunk by chunk, so neither the half-precision weight copy nor the logits outlive it (the returned `logits`
+            carry no gradient). False backpropagates through plain logits. Same numbers either way.
+        sparse_embedding_grad (`bool`, defaults to True): speed switch of `XLMRobertaForMaskedLM` with labels and tied
+            weights: the word-embedding lookup produces a sparse gradient, summed into the decoder's dense one (so
+            `.grad` stays dense). False uses dense lookup gradients.
+        cpu_dropout_attention (`bool`, defaults to True): speed switch for training on CPU with attention dropout
+            under `attn_implementation="sdpa"`: use `ops_xlmr.cpu_dropout_attention` (bf16 matmuls under autocast,
+            fp32 softmax) instead of SDPA's all-fp32 math fallback. False keeps plain SDPA.
+
+    Configs saved without the three speed switches (older xlmr-hf versions, transformers' xlm-roberta) get the
+    defaults.
     """
 
     model_type: ClassVar[str] = "xlmr-hf"
@@ -128,6 +141,10 @@ class XLMRobertaConfig(PreTrainedConfig):
     use_language_embeddings: bool = False
     n_langs: int = 1
     tie_word_embeddings: bool = True
+    # Speed switches: same numbers, other kernels (see the docstring).
+    fused_mlm_loss: bool = True
+    sparse_embedding_grad: bool = True
+    cpu_dropout_attention: bool = True
 
     # ------------------------------------------------------------------ validation (run by @strict on init/validate)
     def validate_shapes(self) -> None:
@@ -170,6 +187,13 @@ class XLMRobertaConfig(PreTrainedConfig):
         if self.max_position_embeddings <= pad + 1:
             _fail("max_position_embeddings", self.max_position_embeddings,
                   f"an integer > pad_token_id + 1 = {pad + 1} (positions start at pad_token_id + 1)")
+
+    def validate_speed_switches(self) -> None:
+        """The speed switches are booleans."""
+        for name in ("fused_mlm_loss", "sparse_embedding_grad", "cpu_dropout_attention"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                _fail(name, value, "True or False")
 
     # ------------------------------------------------------------------ presets and derived values
     @property

@@ -46,9 +46,13 @@ from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_xlmr import XLMRobertaConfig
 from .ops_xlmr import (
+    _LateWeightGrad,
     _LinearCrossEntropy,
     _Packing,
     _packing_from_starts,
+    _positions_in_segments,
+    _segment_ids,
+    _segment_mask,
     cpu_dropout_attention,
     eager_attention_forward,
     packed_position_ids,
@@ -83,6 +87,13 @@ AUTO_MAP = {
 
 
 # ---------------------------------------------------------------------------------------------------- embeddings
+@torch.compiler.disable
+def _eager_lookup(embedding: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
+    """The word-embedding lookup outside any compiled graph: inductor has no kernels for its sparse gradient
+    (`config.sparse_embedding_grad`), so a compiled embeddings module runs just this call eagerly."""
+    return embedding(input_ids)
+
+
 class XLMRobertaEmbeddings(nn.Module):
     """Word + position (+ token type, + optional language) embeddings; LayerNorm only in the post-LN layout."""
 
@@ -106,6 +117,20 @@ class XLMRobertaEmbeddings(nn.Module):
         mask = input_ids.ne(self.padding_idx).int()
         return (torch.cumsum(mask, dim=1).type_as(mask) * mask).long() + self.padding_idx
 
+    def check_positions(self, position_ids: torch.Tensor) -> None:
+        """Raise a ValueError naming the limit when a position falls outside the table (eager runs only: under
+        torch.compile / torch.export the check would be a data-dependent branch, and is skipped)."""
+        if not position_ids.numel():
+            return
+        top, bottom = int(position_ids.max()), int(position_ids.min())
+        if top >= self.max_positions or bottom < 0:
+            raise ValueError(
+                f"position_ids reach {top if bottom >= 0 else bottom} but max_position_embeddings="
+                f"{self.max_positions}: sequences (or packed documents) may hold at most "
+                f"{self.max_positions - self.padding_idx - 1} tokens, since positions start at pad_token_id + 1 = "
+                f"{self.padding_idx + 1}. Truncate or split the input."
+            )
+
     def forward(
         self,
         input_ids: torch.LongTensor | None,
@@ -115,7 +140,10 @@ class XLMRobertaEmbeddings(nn.Module):
         language_ids: torch.LongTensor | None,
     ) -> torch.Tensor:
         if inputs_embeds is None:
-            inputs_embeds = self.word_embeddings(input_ids)
+            if getattr(self.word_embeddings, "sparse", False) and torch.compiler.is_compiling():
+                inputs_embeds = _eager_lookup(self.word_embeddings, input_ids)
+            else:
+                inputs_embeds = self.word_embeddings(input_ids)
         batch, length = inputs_embeds.shape[:2]
         if position_ids is None:
             if input_ids is not None:
@@ -124,13 +152,8 @@ class XLMRobertaEmbeddings(nn.Module):
                 position_ids = torch.arange(
                     self.padding_idx + 1, length + self.padding_idx + 1, device=inputs_embeds.device
                 ).expand(batch, length)
-        top = int(position_ids.max()) if position_ids.numel() else 0
-        if top >= self.max_positions or (position_ids.numel() and int(position_ids.min()) < 0):
-            raise ValueError(
-                f"position_ids reach {top} but max_position_embeddings={self.max_positions}: sequences (or packed "
-                f"documents) may hold at most {self.max_positions - self.padding_idx - 1} tokens, since positions "
-                f"start at pad_token_id + 1 = {self.padding_idx + 1}. Truncate or split the input."
-            )
+        if not torch.compiler.is_compiling():  # reading positions back is a data-dependent branch: eager only
+            self.check_positions(position_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros((batch, length), dtype=torch.long, device=inputs_embeds.device)
         embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
@@ -191,16 +214,12 @@ class XLMRobertaSelfAttention(nn.Module):
         implementation = self.config._attn_implementation or "eager"
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         dropout = self.dropout.p if self.training else 0.0
-        if implementation == "sdpa" and dropout > 0 and query.device.type == "cpu":
+        if (implementation == "sdpa" and dropout > 0 and query.device.type == "cpu"
+                and self.config.cpu_dropout_attention):
             attention = cpu_dropout_attention  # SDPA would fall back to all-fp32 math here: same result, slower
         if packing is not None and implementation not in ("eager", "flex_attention") and "flash" not in implementation:
-            # Variable-length attention without a T×T mask: one call per document (exactly "each document alone").
-            parts = [
-                attention(self, query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], None,
-                          dropout=dropout, scaling=self.scaling, **kwargs)[0]
-                for s, e in packing.bounds
-            ]
-            output, weights = torch.cat(parts, dim=1), None
+            attend = self._segment_masked if torch.compiler.is_compiling() else self._per_document
+            output, weights = attend(attention, query, key, value, packing, dropout=dropout, **kwargs), None
         else:
             if packing is not None and "flash" in implementation:
                 kwargs.update(cu_seq_lens_q=packing.cu_seqlens, cu_seq_lens_k=packing.cu_seqlens,
@@ -209,6 +228,30 @@ class XLMRobertaSelfAttention(nn.Module):
                 self, query, key, value, attention_mask, dropout=dropout, scaling=self.scaling, **kwargs
             )
         return output.reshape(*input_shape, -1).contiguous(), weights
+
+    def _per_document(self, attention: Callable, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      packing: _Packing, **kwargs: Any) -> torch.Tensor:
+        """Variable-length attention without a T×T mask, eager runs: one call per document (python bounds)."""
+        parts = [
+            attention(self, query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], None, scaling=self.scaling,
+                      **kwargs)[0]
+            for s, e in packing.bounds
+        ]
+        return torch.cat(parts, dim=1)
+
+    def _segment_masked(self, attention: Callable, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                        packing: _Packing, **kwargs: Any) -> torch.Tensor:
+        """Variable-length attention inside torch.compile: one call with a block-diagonal boolean mask built from the
+        segment ids (per row when no document crosses a row), so the graph neither loops over documents nor depends
+        on where they start: new boundaries reuse the compiled code."""
+        segments = packing.row_segment_ids if packing.row_segment_ids is not None else packing.segment_ids
+        rows, length = segments.shape
+        query, key, value = (
+            t.reshape(self.num_attention_heads, rows, length, self.attention_head_size).transpose(0, 1)
+            for t in (query, key, value)
+        )
+        output = attention(self, query, key, value, _segment_mask(segments), scaling=self.scaling, **kwargs)[0]
+        return output.reshape(1, rows * length, self.num_attention_heads, self.attention_head_size)
 
 
 class XLMRobertaOutput(nn.Module):
@@ -404,25 +447,23 @@ class XLMRobertaModel(XLMRobertaPreTrainedModel):
         position_ids: torch.Tensor | None,
         cu_seqlens: torch.Tensor | None,
     ) -> tuple[_Packing | None, torch.Tensor | None]:
-        """Detect a padding-free batch; returns its segmentation and the position ids to use."""
+        """Detect a padding-free batch; returns its segmentation and the position ids to use.
+
+        Eager runs validate `cu_seqlens` and pack only batches whose `position_ids` restart somewhere. Traced runs
+        (torch.compile, torch.export; flash kernels excepted, they need host-side lengths) make no data-dependent
+        decision: `cu_seqlens` is trusted, and `position_ids` always give a segmentation whose `restarted` flag selects
+        packed or plain attention inside the graph.
+        """
         start = self.config.pad_token_id + 1
+        traced = torch.compiler.is_compiling() and "flash" not in (self.config._attn_implementation or "eager")
         if cu_seqlens is not None:
-            cu = cu_seqlens.to(device=device, dtype=torch.long).flatten()
-            total = shape[0] * shape[1]
-            if cu.numel() < 2 or int(cu[0]) != 0 or int(cu[-1]) != total or bool((cu[1:] <= cu[:-1]).any()):
-                raise ValueError(
-                    f"cu_seqlens={cu.tolist()[:8]}... must increase strictly from 0 to the number of tokens "
-                    f"({total} = batch {shape[0]} × length {shape[1]})."
-                )
-            if position_ids is None:
-                position_ids = packed_position_ids(cu, self.config.pad_token_id).view(shape)
-            starts = torch.zeros(total, dtype=torch.bool, device=device)
-            starts[cu[:-1]] = True
-            return _packing_from_starts(starts), position_ids
+            return self._packing_from_cu_seqlens(shape, device, cu_seqlens, position_ids, traced)
         if position_ids is None or shape[1] < 2:
             return None, position_ids
+        if traced and attention_mask is not None and attention_mask.dim() != 2:
+            return None, position_ids  # a prepared 4-D mask is used as given
         restarts = position_ids[:, 1:] == start
-        if not bool(restarts.any()):
+        if not traced and not bool(restarts.any()):
             return None, position_ids
         starts = torch.ones(shape, dtype=torch.bool, device=device)
         starts[:, 1:] = restarts
@@ -430,7 +471,50 @@ class XLMRobertaModel(XLMRobertaPreTrainedModel):
             # Runs of padding become segments of their own: real documents never see them.
             real = attention_mask.bool()
             starts[:, 1:] |= real[:, 1:] != real[:, :-1]
-        return _packing_from_starts(starts.flatten()), position_ids
+        if not traced:
+            return _packing_from_starts(starts), position_ids
+        segment_ids = _segment_ids(starts)
+        return _Packing(segment_ids, segment_ids.view(shape), restarted=restarts.any()), position_ids
+
+    def _packing_from_cu_seqlens(
+        self, shape: tuple[int, int], device: torch.device, cu_seqlens: torch.Tensor,
+        position_ids: torch.Tensor | None, traced: bool,
+    ) -> tuple[_Packing, torch.Tensor]:
+        """Segmentation (and positions, unless given) of documents at offsets `cu_seqlens` of the flattened batch."""
+        cu = cu_seqlens.to(device=device, dtype=torch.long).flatten()
+        total = shape[0] * shape[1]
+        if not traced and (cu.numel() < 2 or int(cu[0]) != 0 or int(cu[-1]) != total
+                           or bool((cu[1:] <= cu[:-1]).any())):
+            raise ValueError(
+                f"cu_seqlens={cu.tolist()[:8]}... must increase strictly from 0 to the number of tokens "
+                f"({total} = batch {shape[0]} × length {shape[1]})."
+            )
+        starts = torch.zeros(total, dtype=torch.bool, device=device).index_fill_(0, cu[:-1], True).view(shape)
+        packing = _Packing(_segment_ids(starts), None) if traced else _packing_from_starts(starts)
+        if position_ids is None:
+            position_ids = _positions_in_segments(packing.segment_ids, cu, self.config.pad_token_id + 1).view(shape)
+        return packing, position_ids
+
+    def _encode_traced_packing(
+        self, embeddings: torch.Tensor, packing: _Packing, attention_mask: torch.Tensor | None, kwargs: dict
+    ) -> torch.Tensor:
+        """A padding-free batch inside torch.compile / torch.export: one explicit mask (built without reading values
+        back) for every attention implementation; rows stay apart when no document crosses a row."""
+        segments = packing.row_segment_ids if packing.row_segment_ids is not None else packing.segment_ids
+        hidden = embeddings.reshape(*segments.shape, embeddings.shape[-1])
+        same_segment = packed_sequence_mask_function(segments)
+        mask_function = same_segment
+        if packing.restarted is not None:  # from position_ids: packed iff a document restarts, as in eager runs
+            restarted = packing.restarted
+            real = (attention_mask.bool() if attention_mask is not None and attention_mask.dim() == 2
+                    else torch.ones_like(segments, dtype=torch.bool))
+
+            def mask_function(b: Any, h: Any, q: Any, kv: Any) -> torch.Tensor:  # else the usual padding mask
+                return torch.where(restarted, same_segment(b, h, q, kv), real[b, kv])
+
+        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=None,
+                                         and_mask_function=mask_function, allow_is_bidirectional_skip=False)
+        return self.encoder(hidden, mask, **kwargs).view(embeddings.shape)
 
     @capture_outputs
     def forward(
@@ -459,6 +543,8 @@ class XLMRobertaModel(XLMRobertaPreTrainedModel):
         if packing is None:
             mask = create_bidirectional_mask(config=self.config, inputs_embeds=embeddings, attention_mask=attention_mask)
             hidden = self.encoder(embeddings, mask, **kwargs)
+        elif packing.bounds is None:
+            hidden = self._encode_traced_packing(embeddings, packing, attention_mask, kwargs)
         else:
             flat = embeddings.reshape(1, -1, embeddings.shape[-1])
             mask = None
@@ -483,7 +569,12 @@ class XLMRobertaMaskedLMOutput(MaskedLMOutput):
 
 
 class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
-    """Masked LM: with `labels`, the vocabulary projection and the loss run only on positions whose label != -100."""
+    """Masked LM: with `labels`, the vocabulary projection and the loss run only on positions whose label != -100.
+
+    Training speed-ups are config fields (saved in config.json): `config.fused_mlm_loss` fuses the projection and the
+    cross-entropy when grad mode is on (gradients computed in forward; the returned `logits` carry no gradient) and
+    `config.sparse_embedding_grad` makes the tied lookup's gradient sparse (summed into the decoder's dense one).
+    """
 
     _auto_class = "AutoModelForMaskedLM"
     _tied_weights_keys = {
@@ -492,13 +583,6 @@ class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
     }
     _keys_to_ignore_on_load_unexpected = [r"pooler", r"position_ids", r"token_type_ids$"]
     accepts_loss_kwargs = True
-    #: With labels and tied weights, let the word-embedding lookup produce a sparse gradient (summed into the decoder's
-    #: dense one, so `.grad` stays dense). Set False on an instance to use dense lookup gradients.
-    sparse_embedding_grad: bool = True
-    #: With labels, fuse the vocabulary projection and the cross-entropy: gradients are computed in the forward pass,
-    #: chunk by chunk, so neither the half-precision weight copy nor the logits outlive it. The returned `logits` then
-    #: carry no gradient; set False on an instance to backpropagate through them.
-    fused_mlm_loss: bool = True
 
     def __init__(self, config: XLMRobertaConfig):
         super().__init__(config)
@@ -508,6 +592,18 @@ class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head.decoder
+
+    def _speed_paths(self, has_labels: bool) -> tuple[bool, bool]:
+        """Whether this call takes the fused head and the sparse lookup gradient (the config's speed switches)."""
+        if not (has_labels and torch.is_grad_enabled()):
+            return False, False  # the fused head computes gradients in its forward: without grad mode, plain is less
+        embedding, decoder = self.roberta.embeddings.word_embeddings, self.lm_head.decoder
+        fused = bool(self.config.fused_mlm_loss and type(decoder) is nn.Linear and decoder.bias is not None)
+        # The tied decoder gives the shared weight a dense gradient anyway, so the lookup's gradient can be sparse:
+        # that skips a zero-filled vocab × hidden buffer and a dense add per step (autograd sums sparse into dense).
+        sparse = bool(self.config.sparse_embedding_grad and embedding.weight.requires_grad
+                      and decoder.weight is embedding.weight)
+        return fused, sparse
 
     def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
         self.lm_head.decoder = new_embeddings
@@ -529,20 +625,22 @@ class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
             `sum / num_items_in_batch` instead of the mean, as Trainer expects.
         """
         num_items = kwargs.pop("num_items_in_batch", None)
-        embedding = self.roberta.embeddings.word_embeddings
-        # The tied decoder gives the shared weight a dense gradient anyway, so the lookup's gradient can be sparse:
-        # that skips a zero-filled vocab × hidden buffer and a dense add per step (autograd sums sparse into dense).
-        embedding.sparse = bool(
-            self.sparse_embedding_grad and labels is not None and torch.is_grad_enabled()
-            and embedding.weight.requires_grad and self.lm_head.decoder.weight is embedding.weight
-        )
+        embedding, decoder = self.roberta.embeddings.word_embeddings, self.lm_head.decoder
+        fused, sparse = self._speed_paths(labels is not None)
+        late: tuple[torch.Tensor | None, list | None] = (None, None)
+        if sparse:
+            embedding.sparse = True
+            if fused:  # made before the lookup, so the sparse gradient is summed in place (`ops_xlmr._LateWeightGrad`)
+                mailbox: list = []
+                late = (_LateWeightGrad.apply(embedding.weight, mailbox), mailbox)
         try:
             outputs = self.roberta(
                 input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                 inputs_embeds=inputs_embeds, return_dict=True, **kwargs,
             )
         finally:
-            embedding.sparse = False
+            if sparse:
+                embedding.sparse = False
         sequence_output = outputs.last_hidden_state
         if labels is None:
             return XLMRobertaMaskedLMOutput(
@@ -556,14 +654,15 @@ class XLMRobertaForMaskedLM(XLMRobertaPreTrainedModel):
         positions = (flat_labels != -100).nonzero().flatten()
         selected = sequence_output.reshape(-1, sequence_output.shape[-1]).index_select(0, positions)
         targets = flat_labels.index_select(0, positions)
-        if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= self.config.vocab_size):
+        if (targets.numel() and not torch.compiler.is_compiling()
+                and (int(targets.min()) < 0 or int(targets.max()) >= self.config.vocab_size)):
             raise ValueError(f"labels must be -100 or ids in [0, vocab_size={self.config.vocab_size}); got values "
                              f"in [{int(targets.min())}, {int(targets.max())}].")
         denominator = num_items if num_items is not None else targets.numel()
-        decoder = self.lm_head.decoder
-        if self.fused_mlm_loss and type(decoder) is nn.Linear and decoder.bias is not None:
+        if fused:
             features = self.lm_head.layer_norm(gelu(self.lm_head.dense(selected)))
-            loss, logits = _LinearCrossEntropy.apply(features, decoder.weight, decoder.bias, targets, denominator)
+            loss, logits = _LinearCrossEntropy.apply(features, decoder.weight, decoder.bias, targets, denominator,
+                                                     *late)
         else:
             logits = self.lm_head(selected)
             loss = F.cross_entropy(logits.float(), targets, reduction="sum") / denominator

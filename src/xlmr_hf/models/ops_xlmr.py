@@ -26,23 +26,51 @@ def packed_position_ids(cu_seqlens: torch.Tensor, padding_idx: int = 1) -> torch
 
 @dataclass
 class _Packing:
-    """Document segmentation of a flattened batch: python bounds (for per-document attention) and tensors."""
+    """Document segmentation of a padding-free batch.
 
-    bounds: list[tuple[int, int]]
-    cu_seqlens: torch.Tensor  # int32, (n_segments + 1,)
-    segment_ids: torch.Tensor  # (1, total)
-    max_length: int
+    Eager runs read the boundaries back once: python `bounds` drive one attention call per document, `cu_seqlens` and
+    `max_length` feed flash kernels. Traced runs (torch.compile, torch.export) read nothing back: `bounds`,
+    `cu_seqlens` and `max_length` are None and attention masks with the segment ids instead.
+    """
+
+    segment_ids: torch.Tensor  # (1, total) int64: segment of every flattened token
+    row_segment_ids: torch.Tensor | None  # (batch, length) view of segment_ids when no segment crosses a row
+    bounds: list[tuple[int, int]] | None = None
+    cu_seqlens: torch.Tensor | None = None  # int32, (n_segments + 1,)
+    max_length: int | None = None
+    # Traced position_ids batches only: 0-d bool, whether any document restarts (else the batch is not packed).
+    restarted: torch.Tensor | None = None
+
+
+def _segment_ids(starts: torch.Tensor) -> torch.Tensor:
+    """(1, total) segment index of every token; `starts` marks the first token of every segment (row-major)."""
+    return (torch.cumsum(starts.flatten().to(torch.int64), 0) - 1).unsqueeze(0)
 
 
 def _packing_from_starts(starts: torch.Tensor) -> _Packing:
-    """`starts` is a flat bool tensor marking the first token of every segment (index 0 must be True)."""
-    begin = starts.nonzero().flatten()
-    total = starts.numel()
+    """Eager segmentation; `starts` is a (batch, length) bool tensor with ``starts[0, 0]`` True."""
+    segment_ids = _segment_ids(starts)
+    length, total = starts.shape[-1], starts.numel()
+    begin = starts.flatten().nonzero().flatten()
     cu = torch.cat([begin, begin.new_tensor([total])])
     cpu = cu.tolist()
     bounds = list(zip(cpu[:-1], cpu[1:]))
-    segment_ids = (torch.cumsum(starts.to(torch.int64), 0) - 1).unsqueeze(0)
-    return _Packing(bounds, cu.to(torch.int32), segment_ids, max(e - s for s, e in bounds))
+    rows_apart = set(range(0, total, length)) <= set(cpu)  # every row starts a segment
+    return _Packing(
+        segment_ids, segment_ids.view(starts.shape) if rows_apart else None, bounds, cu.to(torch.int32),
+        max(e - s for s, e in bounds),
+    )
+
+
+def _positions_in_segments(segment_ids: torch.Tensor, first: torch.Tensor, start: int) -> torch.LongTensor:
+    """Positions counting from `start` within each segment; `first[i]` is segment i's first flat index."""
+    flat = segment_ids.flatten()
+    return torch.arange(flat.numel(), device=flat.device) - first[flat] + start
+
+
+def _segment_mask(segments: torch.Tensor) -> torch.Tensor:
+    """Block-diagonal boolean mask ``(rows, 1, length, length)``: True where query and key share a segment."""
+    return segments[:, None, :, None] == segments[:, None, None, :]
 
 
 def eager_attention_forward(
@@ -87,24 +115,57 @@ def cpu_dropout_attention(
     return torch.matmul(weights, value).transpose(1, 2).contiguous(), None
 
 
+def _keep_graph() -> bool:
+    """Whether the running backward keeps the graph (``retain_graph=True``); True when torch cannot tell."""
+    getter = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return True if getter is None else bool(getter())
+
+
+class _LateWeightGrad(torch.autograd.Function):
+    """Hands `weight` a gradient that `_LinearCrossEntropy` posts to `mailbox`, late in the backward pass.
+
+    With a tied decoder the word embedding gets two gradients: the fused loss's dense one (computed first) and the
+    sparse one of the lookup (computed last). Autograd adds a sparse gradient into a dense one in place only when the
+    sparse one is there first; otherwise it copies the vocab × hidden dense gradient. Autograd runs ready nodes
+    created later first, so this node, created before the lookup, runs after the lookup's backward and the sum is
+    in place. (Were the order different, the sum would only be out of place: the result is the same either way.)
+    """
+
+    @staticmethod
+    def forward(ctx, weight, mailbox):  # noqa: ANN001, ANN205
+        ctx.mailbox = mailbox
+        return weight.new_zeros(())  # a token for `_LinearCrossEntropy`: it links the loss to this node
+
+    @staticmethod
+    def backward(ctx, grad_token):  # noqa: ANN001, ANN205
+        return (ctx.mailbox.pop() if ctx.mailbox else None), None
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """sum_i CE(x_i · Wᵀ + b, t_i) / denominator, with its gradients computed in forward (logits are not kept).
 
     Under autocast the matmuls run in the autocast dtype and the softmax in fp32, as `F.linear` + `F.cross_entropy`
     would; the weight gradient is written in fp32 vocabulary chunks, never materialising a half-precision copy of it.
+    The gradients are saved for backward, which scales them by the upstream gradient: in place on the last use (a
+    plain ``backward()``), as copies when the graph is kept (``retain_graph=True``), so a second backward is exact.
+    Call it only with grad mode on: it always computes the gradients of its inputs that require them.
+
+    Given a `_LateWeightGrad` token and its mailbox, the weight gradient goes to the mailbox instead.
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, denominator, chunk=32768):  # noqa: ANN001, ANN205
+    def forward(ctx, hidden, weight, bias, targets, denominator, token=None, mailbox=None,  # noqa: ANN001, ANN205
+                chunk=32768):
         device = hidden.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
+        ctx.mailbox = mailbox if token is not None else None
         with torch.autocast(device, enabled=False):
             x, w = hidden.to(dtype), weight.to(dtype)
             logits = torch.addmm(bias.to(dtype), x, w.t())
             scores = logits.to(torch.float32, copy=True)  # own copy: the softmax below works in place
             lse = torch.logsumexp(scores, dim=-1)
             loss = (lse - scores.gather(1, targets[:, None]).squeeze(1)).sum() / denominator
-            ctx.grads = (None, None, None)
+            grads = (None, None, None)
             if any(ctx.needs_input_grad[:3]):
                 probs = scores.sub_(lse[:, None]).exp_()  # softmax, in place
                 probs[torch.arange(targets.numel(), device=probs.device), targets] -= 1.0
@@ -117,14 +178,21 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     grad_weight = torch.empty_like(weight)
                     for start in range(0, weight.shape[0], chunk):
                         grad_weight[start:start + chunk].copy_(g[:, start:start + chunk].t() @ x)
-                ctx.grads = (grad_hidden, grad_weight,
-                             probs.sum(0).to(bias.dtype) if ctx.needs_input_grad[2] else None)
+                grads = (grad_hidden, grad_weight, probs.sum(0).to(bias.dtype) if ctx.needs_input_grad[2] else None)
+        ctx.save_for_backward(*grads)  # released after a plain backward, kept for another one under retain_graph
         ctx.mark_non_differentiable(logits)
         return loss, logits
 
     @staticmethod
     def backward(ctx, grad_loss, grad_logits):  # noqa: ANN001, ANN205
-        scale_needed = bool(grad_loss != 1)
-        grads = [g if g is None or not scale_needed else g.mul_(grad_loss.to(g.dtype)) for g in ctx.grads]
-        ctx.grads = None
-        return (*grads, None, None, None)
+        grads = list(ctx.saved_tensors)
+        # A unit upstream gradient (the usual `loss.backward()`) needs no scaling; testing for it is free on CPU only.
+        if grad_loss.device.type != "cpu" or not bool(grad_loss == 1):
+            keep = _keep_graph()
+            grads = [None if g is None else g * grad_loss.to(g.dtype) if keep else g.mul_(grad_loss.to(g.dtype))
+                     for g in grads]
+        token_grad = None
+        if ctx.mailbox is not None:
+            ctx.mailbox.append(grads[1])
+            grads[1], token_grad = None, grad_loss.new_zeros(())
+        return (*grads, None, None, token_grad, None, None)

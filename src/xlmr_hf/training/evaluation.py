@@ -110,7 +110,7 @@ def evaluate(model: torch.nn.Module, sets: dict[str, list[Block]], *, batch_size
     The model is called with the labels, so its head runs only at the masked positions and ``logits`` holds one row
     per masked position, in row-major order over ``labels != -100`` (`XLMRobertaForMaskedLM`; full ``(B, L, V)``
     logits are accepted too). The loss is the float32 cross-entropy summed over those rows, not the model's own loss
-    (a mean, maybe fused); the fused head is switched off meanwhile, as it would compute gradients even here."""
+    (a mean, maybe fused); the fused head is switched off meanwhile (`config.fused_mlm_loss`), so the logits are returned."""
     was_training = model.training
     model.eval()
     out: dict[str, float] = {}
@@ -144,23 +144,19 @@ def evaluate(model: torch.nn.Module, sets: dict[str, list[Block]], *, batch_size
 
 @contextlib.contextmanager
 def _unfused_mlm_loss(model: torch.nn.Module) -> Iterator[None]:
-    """Switch off ``fused_mlm_loss`` on every submodule that has it switched on, then restore it.
+    """Switch off ``config.fused_mlm_loss`` on every submodule's config that has it on, then switch it back on.
 
-    The fused projection + cross-entropy computes its gradients inside the forward (an autograd Function cannot tell
-    that grad mode is off), which here would only add two vocabulary-sized matmuls and a vocab × hidden buffer per
-    batch; the plain head computes the same logits."""
-    fused = [module for module in model.modules() if getattr(module, "fused_mlm_loss", False) is True]
-    own = [("fused_mlm_loss" in vars(module)) for module in fused]
-    for module in fused:
-        module.fused_mlm_loss = False
+    The fused projection + cross-entropy exists to compute gradients inside the forward; evaluation wants only the
+    logits, which the plain head computes (the model also takes the plain head whenever grad mode is off)."""
+    configs = {id(config): config for module in model.modules()
+               if getattr(config := getattr(module, "config", None), "fused_mlm_loss", False) is True}
+    for config in configs.values():
+        config.fused_mlm_loss = False
     try:
         yield
     finally:
-        for module, had in zip(fused, own, strict=True):
-            if had:
-                module.fused_mlm_loss = True
-            else:
-                del module.fused_mlm_loss  # back to the class default
+        for config in configs.values():
+            config.fused_mlm_loss = True
 
 
 def format_eval_table(before: dict[str, float] | None, after: dict[str, float]) -> str:
