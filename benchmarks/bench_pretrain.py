@@ -474,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mixed-precision", choices=("auto", "no", "bf16"), default="auto",
                         help="both paths; auto = bf16 unless its GEMM rate is below fp32's / 4 (emulated)")
     parser.add_argument("--malloc", choices=("system", "cache"), default="system",
-                        help="cache: re-run with glibc tunables that keep freed memory (no per-step page faults)")
+                        help="cache: glibc keeps freed memory for both sides (tunables + mallopt: no per-step page "
+                             "faults; the loop's cpu_allocator_cache default)")
     parser.add_argument("--tokenizer", type=Path, help="tokenizer directory (default: train one on the corpus)")
     parser.add_argument("--vocab-size", type=int, default=2000,
                         help="pieces of the trained tokenizer (default 2000, as recipes/pretrain/debug.yaml)")
@@ -497,6 +498,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before CUDA is initialised: accelerate and Trainer see no GPU
     if args.malloc == "cache" and os.environ.get("GLIBC_TUNABLES") != MALLOC_CACHE:
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "GLIBC_TUNABLES": MALLOC_CACHE})
+    if args.malloc == "cache":
+        # The tunables alone left every step page-faulting its buffers in on a 2026-12-05 VM; mallopt (what the
+        # loop's cpu_allocator_cache does) keeps them: both sides run with it.
+        from xlmr_hf.training.components import cache_cpu_allocator
+
+        cache_cpu_allocator()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for name in ("xlmr_hf", "accelerate"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -512,7 +519,11 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     logging_steps = args.logging_steps or (5 if device == "cuda" else 1)
     speed = {"dataloader_num_workers": args.num_workers, "attn_implementation": args.attn_implementation,
-             "torch_compile": args.torch_compile, "gradient_checkpointing": args.gradient_checkpointing}
+             "torch_compile": args.torch_compile, "gradient_checkpointing": args.gradient_checkpointing,
+             # The loop's default cpu_allocator_cache would tune glibc for the rest of this process, theirs' runs
+             # included: off here, so `--malloc system` runs both sides with glibc's defaults and `--malloc cache`
+             # gives both the tuned allocator (what the loop's default does on its own).
+             "cpu_allocator_cache": False}
     from xlmr_hf.data import load_stream_tokenizer
     from xlmr_hf.training.pretrain import measure_peak_flops
 

@@ -99,3 +99,24 @@ def test_bad_speed_settings_are_clear_errors(setup: dict[str, str], tmp_path: Pa
     if not torch.cuda.is_available():
         with pytest.raises(RecipeError, match="attn_implementation='flash_attention_2' cannot be used here: "):
             pretrain(load_recipe(None, overrides(setup, tmp_path / "c", attn_implementation="flash_attention_2")))
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's mallopt")
+@pytest.mark.parametrize("cache", [False, True])
+def test_cpu_allocator_cache_keeps_freed_buffers_mapped(cache: bool) -> None:
+    """A freed 64 MiB buffer allocated again: page-faulted in again with glibc's defaults, not once cached."""
+    import subprocess
+
+    code = ("import resource, sys, torch\n"
+            "from xlmr_hf.training.components import cache_cpu_allocator\n"
+            f"print(cache_cpu_allocator() if {cache} else 'default')\n"
+            "for _ in range(5):\n"
+            "    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "    buffer = torch.ones(64 * 2**20, dtype=torch.uint8); del buffer\n"
+            "    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    pages = 64 * 2**20 // __import__("resource").getpagesize()
+    if cache:
+        assert out[0] == "True" and [int(n) for n in out[-2:]] == [0, 0]  # mapped while the heap grows, then kept
+    else:
+        assert all(int(n) >= pages for n in out[1:])

@@ -106,6 +106,9 @@ class PretrainArguments:
         "compile each encoder layer with torch.compile (regional compilation: one compile serves all layers)"))
     gradient_checkpointing: bool = field(default=False, metadata=_help(
         "recompute each layer's activations in backward: less memory for larger micro-batches, ~30% more compute"))
+    cpu_allocator_cache: bool = field(default=True, metadata=_help(
+        "CPU runs on glibc: keep freed memory in the process (mallopt: no mmap for large blocks, no trimming) "
+        "instead of page-faulting the large per-step buffers in again every step; the process keeps its peak memory"))
     dataloader_num_workers: int = field(default=0, metadata=_help(
         "DataLoader worker processes preparing batches ahead of the step (0: in the training process); batches "
         "and resume do not depend on it"))

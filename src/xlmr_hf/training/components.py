@@ -3,7 +3,9 @@ its schedule, the launcher's DeepSpeed settings and the checks made when resumin
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from ..data import load_stream_tokenizer
 from ..models import XLMRobertaConfig
 from .arguments import PretrainArguments, RecipeError
 
-__all__ = ["apply_optimizer_changes", "build_optimizer", "check_resume", "fill_launcher_config", "model_config",
+__all__ = ["apply_optimizer_changes", "cache_cpu_allocator", "build_optimizer", "check_resume", "fill_launcher_config", "model_config",
            "run_tokenizer", "schedule"]
 
 logger = logging.getLogger(__name__)
@@ -137,3 +139,25 @@ def run_tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_mai
             raise RecipeError(f"tokenizer_vocab_size={args.tokenizer_vocab_size}: {error}") from error
     accelerator.wait_for_everyone()
     return load_stream_tokenizer(directory)
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def cache_cpu_allocator() -> bool:
+    """Make glibc keep freed memory (no mmap for large blocks, no trimming): a CPU training step frees and allocates
+    the same large buffers (gradients, the embedding's bf16 copy) every step, and with glibc's defaults each one is
+    unmapped and page-faulted in again, which took about half of a base step on a 2-core VM. Process-wide and
+    permanent (glibc cannot return to its adaptive defaults); returns whether it was applied (not on other C
+    libraries)."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        applied = libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    except (OSError, AttributeError):
+        return False
+    if applied:
+        logger.info("cpu_allocator_cache: glibc keeps freed memory in the process (mmap_max=0, no trimming)")
+    return applied

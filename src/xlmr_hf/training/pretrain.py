@@ -33,6 +33,7 @@ from .checkpointing import Checkpointer, checkpoints, clear_output_dir, prepare_
 from .components import (
     apply_optimizer_changes,
     build_optimizer,
+    cache_cpu_allocator,
     check_resume,
     fill_launcher_config,
     model_config,
@@ -181,6 +182,8 @@ class Pretrainer:
             raise RecipeError("nan_policy='skip' cannot be used under DeepSpeed (the engine steps inside backward, "
                               "before the loss can be checked); allowed there: 'stop'")
         self.device = self.accelerator.device
+        if self.device.type == "cpu" and args.cpu_allocator_cache:
+            cache_cpu_allocator()
 
     def _setup_model(self) -> None:
         from accelerate.utils import set_seed
