@@ -4,9 +4,9 @@ for whole-word masking and per-language fertility statistics."""
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.util import find_spec
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 # The names below are imported from their modules on first use (PEP 562): importing this package, or one
 # module of it, loads no optional dependency (`datasets`, `pyarrow`, ...) that the module does not need.
@@ -86,16 +86,4 @@ _SOURCES: dict[str, str] = {
 """Public name -> the module of this package that defines it."""
 
 
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
-            return import_module(f".{name}", __name__)  # a module of this package, as the eager imports made it
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{source}", __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _SOURCES, __all__)
