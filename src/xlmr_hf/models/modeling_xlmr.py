@@ -49,11 +49,9 @@ from .ops_xlmr import (
     _LateWeightGrad,
     _LinearCrossEntropy,
     _Packing,
-    _packing_from_starts,
-    _positions_in_segments,
-    _segment_ids,
     _segment_mask,
     cpu_dropout_attention,
+    detect_packing,
     eager_attention_forward,
     packed_position_ids,
 )
@@ -447,53 +445,11 @@ class XLMRobertaModel(XLMRobertaPreTrainedModel):
         position_ids: torch.Tensor | None,
         cu_seqlens: torch.Tensor | None,
     ) -> tuple[_Packing | None, torch.Tensor | None]:
-        """Detect a padding-free batch; returns its segmentation and the position ids to use.
-
-        Eager runs validate `cu_seqlens` and pack only batches whose `position_ids` restart somewhere. Traced runs
-        (torch.compile, torch.export; flash kernels excepted, they need host-side lengths) make no data-dependent
-        decision: `cu_seqlens` is trusted, and `position_ids` always give a segmentation whose `restarted` flag selects
-        packed or plain attention inside the graph.
-        """
-        start = self.config.pad_token_id + 1
+        """Detect a padding-free batch (`ops_xlmr.detect_packing`); traced runs (torch.compile, torch.export) make
+        no data-dependent decision, except under flash kernels, which need host-side lengths."""
         traced = torch.compiler.is_compiling() and "flash" not in (self.config._attn_implementation or "eager")
-        if cu_seqlens is not None:
-            return self._packing_from_cu_seqlens(shape, device, cu_seqlens, position_ids, traced)
-        if position_ids is None or shape[1] < 2:
-            return None, position_ids
-        if traced and attention_mask is not None and attention_mask.dim() != 2:
-            return None, position_ids  # a prepared 4-D mask is used as given
-        restarts = position_ids[:, 1:] == start
-        if not traced and not bool(restarts.any()):
-            return None, position_ids
-        starts = torch.ones(shape, dtype=torch.bool, device=device)
-        starts[:, 1:] = restarts
-        if attention_mask is not None and attention_mask.dim() == 2:
-            # Runs of padding become segments of their own: real documents never see them.
-            real = attention_mask.bool()
-            starts[:, 1:] |= real[:, 1:] != real[:, :-1]
-        if not traced:
-            return _packing_from_starts(starts), position_ids
-        segment_ids = _segment_ids(starts)
-        return _Packing(segment_ids, segment_ids.view(shape), restarted=restarts.any()), position_ids
-
-    def _packing_from_cu_seqlens(
-        self, shape: tuple[int, int], device: torch.device, cu_seqlens: torch.Tensor,
-        position_ids: torch.Tensor | None, traced: bool,
-    ) -> tuple[_Packing, torch.Tensor]:
-        """Segmentation (and positions, unless given) of documents at offsets `cu_seqlens` of the flattened batch."""
-        cu = cu_seqlens.to(device=device, dtype=torch.long).flatten()
-        total = shape[0] * shape[1]
-        if not traced and (cu.numel() < 2 or int(cu[0]) != 0 or int(cu[-1]) != total
-                           or bool((cu[1:] <= cu[:-1]).any())):
-            raise ValueError(
-                f"cu_seqlens={cu.tolist()[:8]}... must increase strictly from 0 to the number of tokens "
-                f"({total} = batch {shape[0]} × length {shape[1]})."
-            )
-        starts = torch.zeros(total, dtype=torch.bool, device=device).index_fill_(0, cu[:-1], True).view(shape)
-        packing = _Packing(_segment_ids(starts), None) if traced else _packing_from_starts(starts)
-        if position_ids is None:
-            position_ids = _positions_in_segments(packing.segment_ids, cu, self.config.pad_token_id + 1).view(shape)
-        return packing, position_ids
+        return detect_packing(shape, device, attention_mask, position_ids, cu_seqlens,
+                              pad_token_id=self.config.pad_token_id, traced=traced)
 
     def _encode_traced_packing(
         self, embeddings: torch.Tensor, packing: _Packing, attention_mask: torch.Tensor | None, kwargs: dict

@@ -43,7 +43,8 @@ class StepMetrics:
         self._counts[-1] += real
 
     def record_step(self, step: int, loss: torch.Tensor, bad: torch.Tensor) -> None:
-        """Keep optimizer step ``step``'s local loss and its non-finite flag (device tensors: no synchronisation)."""
+        """Keep optimizer step ``step``'s local loss and its non-finite flag, already agreed by all processes (device
+        tensors: no synchronisation)."""
         index = len(self._steps)
         if index == self._losses.numel():
             raise RuntimeError(f"internal: more than {index} steps recorded between two flushes")
@@ -54,13 +55,12 @@ class StepMetrics:
     def flush(self, accelerator: Any) -> FlushedSteps:
         """Reduce over processes and copy to the host (the loop's only synchronisation points); then reset."""
         n = len(self._steps)
-        losses, bad, counts = self._losses[:n], self._bad[:n].to(torch.float32), self._counts.to(self.device)
-        if accelerator.num_processes > 1:
+        losses, counts = self._losses[:n], self._counts.to(self.device)
+        if accelerator.num_processes > 1:  # the flags already are (the update decision needed them on every process)
             losses = accelerator.reduce(losses, "mean")
-            bad = accelerator.reduce(bad, "sum")
             counts = accelerator.reduce(counts, "sum")
         host_counts = counts.tolist()
-        flushed = FlushedSteps(steps=list(self._steps), losses=losses.tolist(), finite=(bad == 0).tolist(),
+        flushed = FlushedSteps(steps=list(self._steps), losses=losses.tolist(), finite=(~self._bad[:n]).tolist(),
                                language_tokens=host_counts[:-1], tokens=host_counts[-1])
         self._steps.clear()
         self._counts.zero_()
