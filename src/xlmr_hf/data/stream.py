@@ -1,5 +1,5 @@
 """The pretraining stream: per-language blocks (read and tokenized online, or pre-tokenized) → a language drawn per
-block → shuffle windows → masked batches.
+block → shuffle windows → masked batches, optionally interleaved with translation-LM batches from a parallel corpus.
 
 `PretrainingStream` is the only place the data pieces meet: every rank and worker plans the same global order of
 blocks and materializes only its own, so batches do not depend on the number of DataLoader workers or ranks, and a
@@ -26,6 +26,7 @@ from .cc100 import cc100_files, cc100_statistics
 from .docreader import DocumentReader
 from .masking import Masker
 from .packing import PACKING_MODES, Block, collate_blocks
+from .parallel import TLMBatches, read_parallel_corpus
 from .sampling import SAMPLER_UNITS, SamplerExhaustedError, TemperatureSampler
 from .tokenized import (
     TokenizedSource,
@@ -226,7 +227,12 @@ class PretrainingStream(IterableDataset):
         rank, world_size: this process's slice of every global batch.
         model_vocab_size: the model's ``vocab_size``; a larger tokenizer vocabulary is an error.
         return_language_counts: add ``language_token_counts`` (per-language real tokens in the batch, in the order of
-            `languages`) to each batch, for logging realized shares; pop it before calling the model.
+            `languages`) and ``stream_clock`` (0-d int64: the schedule clock, see `stream_clock`) to each batch, for
+            logging realized shares and the schedules; pop both before calling the model.
+        parallel_corpus, tlm_ratio: TLM batches (``docs/data_pipeline.md``, "TLM batches"): ``tlm_ratio`` in [0, 1]
+            is the share of global batches that are TLM batches over ``parallel_corpus`` (``"default"`` or a
+            directory of ``<l1>-<l2>.tsv[.xz]`` files, `xlmr_hf.data.parallel.read_parallel_corpus`); with 0 (the
+            default) the corpus is not read and the batches are the MLM stream's.
         storage_options: fsspec options for remote files.
     """
 
@@ -260,6 +266,8 @@ class PretrainingStream(IterableDataset):
         model_vocab_size: int | None = None,
         return_language_counts: bool = False,
         storage_options: dict[str, Any] | None = None,
+        parallel_corpus: str | os.PathLike[str] | None = None,
+        tlm_ratio: float = 0.0,
     ) -> None:
         super().__init__()
         self.seq_len = _positive_int(seq_len, "seq_len", 4)
@@ -299,14 +307,36 @@ class PretrainingStream(IterableDataset):
         self.masker = Masker.from_tokenizer(
             self.tokenizer, word_starts=word_starts, whole_word=whole_word, rate=mask_rate, mode=masking,
             mask_fraction=mask_fraction, random_fraction=random_fraction, seed=seed)
+        self._tlm = self._setup_tlm(parallel_corpus, tlm_ratio)
+        self._tlm_encoder: TokenEncoder | None = None
         self._build_planner()
         self._batch = 0  # next global batch index
+        self._tlm_batches = 0  # TLM batches among the global batches [0, _batch)
+        self._clock = 0  # the schedule clock: the largest block clock of the MLM batches so far
         self._base: int | None = None  # first batch of the current worker round-robin
         self._base_workers = 0
         self.dropped_blocks = 0  # blocks after the last full global batch when every language hit its cap
         self.dropped_tokens = 0
 
     # ------------------------------------------------------------------------------------------------ setup
+    def _setup_tlm(self, parallel_corpus: Any, tlm_ratio: Any) -> TLMBatches | None:
+        if isinstance(tlm_ratio, bool) or not isinstance(tlm_ratio, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= float(tlm_ratio) <= 1.0:
+            raise StreamError(f"tlm_ratio must be a number in [0, 1], got {tlm_ratio!r}")
+        if float(tlm_ratio) == 0.0:
+            if parallel_corpus is not None:
+                logger.info("parallel_corpus=%r is not read: tlm_ratio=0 (no TLM batches)", parallel_corpus)
+            return None
+        if parallel_corpus is None:
+            raise StreamError(f"tlm_ratio={tlm_ratio} needs parallel_corpus ('default' or a directory of "
+                              "<l1>-<l2>.tsv[.xz] files), got None")
+        if self.seq_len < 6:
+            raise StreamError(f"seq_len must be >= 6 with tlm_ratio > 0 (<s> src </s> </s> tgt </s> keeps a token "
+                              f"of each side), got {self.seq_len}")
+        corpus = read_parallel_corpus(parallel_corpus, self.languages)
+        logger.info("TLM batches: tlm_ratio=%g over %d sentence pairs %s", tlm_ratio, len(corpus), corpus.counts())
+        return TLMBatches(corpus, ratio=float(tlm_ratio), seed=self.seed, max_length=self.seq_len)
+
     def _load_tokenizer(self, tokenizer: Any, model_vocab_size: int | None) -> None:
         self.tokenizer = load_stream_tokenizer(tokenizer)
         vocab = len(self.tokenizer)
@@ -495,7 +525,7 @@ class PretrainingStream(IterableDataset):
         masked, labels = self.masker.mask(ids, position, rate=self.masker.rate_at(clock))
         return Block(masked, starts, (lang,) * len(starts), labels), lang
 
-    def _check_ids(self, ids: torch.Tensor, first_index: int) -> None:
+    def _check_ids(self, ids: torch.Tensor, first_index: int, what: str = "block") -> None:
         """Every id must index the model's embeddings: a bad one is caught here, named with its position."""
         if self.model_vocab_size is None:
             return
@@ -503,7 +533,7 @@ class PretrainingStream(IterableDataset):
         if bool(bad.any()):
             row, column = bad.nonzero()[0].tolist()
             raise StreamError(f"input id {int(ids[row, column])} at row {row}, position {column} of the batch starting "
-                              f"at block {first_index} is outside the model's vocabulary (model_vocab_size="
+                              f"at {what} {first_index} is outside the model's vocabulary (model_vocab_size="
                               f"{self.model_vocab_size}, ids 0..{self.model_vocab_size - 1})")
 
     def _collate(self, entries: Sequence[tuple[int, int, int, int, Any]], first: int) -> dict[str, torch.Tensor]:
@@ -518,6 +548,29 @@ class PretrainingStream(IterableDataset):
         self._check_ids(batch["input_ids"], first)
         if self.return_language_counts:
             batch["language_token_counts"] = torch.tensor([counts[lang] for lang in self.languages])
+        return batch
+
+    def _max_clock(self, first: int, count: int) -> int:
+        """The largest block clock among the planned global positions ``[first, first + count)``."""
+        best, size = 0, self.shuffle_blocks
+        for w in range(first // size, (first + count - 1) // size + 1):
+            window = self._windows[w]
+            low, high = max(first - w * size, 0), min(first + count - w * size, size)
+            best = max(best, int(window.clocks[window.order[low:high]].max()))
+        return best
+
+    def _tlm_collate(self, tlm_index: int) -> dict[str, torch.Tensor]:
+        """This rank's slice of global TLM batch ``tlm_index``, masked at the rate of the current clock."""
+        assert self._tlm is not None
+        if self._tlm_encoder is None:
+            self._tlm_encoder = TokenEncoder(self.tokenizer)
+        first = (tlm_index * self.world_size + self.rank) * self.batch_size
+        batch = self._tlm.collate(first, self.batch_size, encode=self._tlm_encoder.encode, masker=self.masker,
+                                  rate=self.masker.rate_at(self._clock), tokenizer=self.tokenizer,
+                                  language_ids=self.language_ids,
+                                  count_languages=self.languages if self.return_language_counts else None,
+                                  pad_to=self.seq_len if self.pad_to_seq_len else None)
+        self._check_ids(batch["input_ids"], first, "TLM example")
         return batch
 
     def _end(self, first: int) -> None:
@@ -539,19 +592,27 @@ class PretrainingStream(IterableDataset):
         group = self.batch_size * self.world_size
         while True:
             batch_index = self._batch
-            first = batch_index * group
-            if not self._available(first + group - 1):
+            tlm = self._tlm is not None and self._tlm.is_tlm(batch_index)
+            first = (batch_index - self._tlm_batches) * group  # the MLM blocks advance on MLM batches only
+            if not tlm and not self._available(first + group - 1):
                 if self._exhausted_at is not None and self._exhausted_at < first + group:
                     self._end(first)
                     self._exhausted_at = first  # counted once
                 return
             own = (batch_index - self._base) % workers == worker
             batch = None
-            if own:
+            if not tlm:
+                self._clock = max(self._clock, self._max_clock(first, group))
+            if own and tlm:
+                batch = self._tlm_collate(self._tlm_batches)
+            elif own:
                 start = first + self.rank * self.batch_size
                 batch = self._collate(self._entries(start, self.batch_size), start)
-            self._batch = batch_index + 1
-            for index in [k for k in self._windows if (k + 1) * self.shuffle_blocks <= self._batch * group]:
+            if own and self.return_language_counts:
+                batch["stream_clock"] = torch.tensor(self._clock, dtype=torch.int64)
+            self._batch, self._tlm_batches = batch_index + 1, self._tlm_batches + tlm
+            done = (self._batch - self._tlm_batches) * group
+            for index in [k for k in self._windows if (k + 1) * self.shuffle_blocks <= done]:
                 del self._windows[index]
             if own:
                 yield batch
@@ -561,6 +622,22 @@ class PretrainingStream(IterableDataset):
     def batches(self) -> int:
         """Global batches passed so far (by this copy of the stream)."""
         return self._batch
+
+    @property
+    def tlm_batches(self) -> int:
+        """TLM batches among the global batches passed so far."""
+        return self._tlm_batches
+
+    @property
+    def stream_clock(self) -> int:
+        """The schedule clock (consumed tokens) after the global batches passed so far: the largest clock of the
+        blocks of the MLM batches so far (a block's clock is the tokens planned up to and including it; running max,
+        as shuffling mixes the blocks of a window). A TLM batch keeps the clock of the MLM batches before it."""
+        return self._clock
+
+    def schedule_values(self, clock: int) -> dict[str, float]:
+        """The language-sampling alpha and the mask rate at schedule clock ``clock`` (consumed tokens; pure)."""
+        return {"alpha": float(self.sampler.alpha_at(clock)), "mask_rate": float(self.masker.rate_at(clock))}
 
     @property
     def target_probabilities(self) -> dict[str, float]:
@@ -576,7 +653,9 @@ class PretrainingStream(IterableDataset):
         """Flat metrics for loggers: the sampler's accounting plus the stream's counters."""
         out = self.sampler.log_dict(prefix)
         out[f"{prefix}batches"] = float(self._batch)
-        out[f"{prefix}blocks"] = float(self._batch * self.batch_size * self.world_size)
+        out[f"{prefix}blocks"] = float((self._batch - self._tlm_batches) * self.batch_size * self.world_size)
+        if self._tlm is not None:
+            out[f"{prefix}tlm_batches"] = float(self._tlm_batches)
         out[f"{prefix}dropped_blocks"] = float(self.dropped_blocks)
         out[f"{prefix}dropped_tokens"] = float(self.dropped_tokens)
         for lang, blocks in zip(self.languages, self.blocks):
@@ -597,15 +676,16 @@ class PretrainingStream(IterableDataset):
     def _config(self) -> dict[str, Any]:
         files = self.files if self.manifest is not None else {
             k: [os.path.basename(f) for f in v] for k, v in self.files.items()}
-        return {"languages": self.languages, "files": files, "seq_len": self.seq_len, "batch_size": self.batch_size,
-                "world_size": self.world_size, "packing": self.packing, "seed": self.seed,
-                "vocab": len(self.tokenizer), "shuffle_blocks": self.shuffle_blocks, "unit": self.unit,
-                "source": "tokenized" if self.manifest is not None else "online"}
+        config = {"languages": self.languages, "files": files, "seq_len": self.seq_len, "batch_size": self.batch_size,
+                  "world_size": self.world_size, "packing": self.packing, "seed": self.seed,
+                  "vocab": len(self.tokenizer), "shuffle_blocks": self.shuffle_blocks, "unit": self.unit,
+                  "source": "tokenized" if self.manifest is not None else "online"}
+        return config if self._tlm is None else {**config, **self._tlm.config()}  # states without TLM unchanged
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serializable state (a few KB): the planner state at the start of the shuffle window that holds the
-        next batch, and the batch counter (see ``docs/data_pipeline.md``, "Exact resume")."""
-        window = self._batch * self.batch_size * self.world_size // self.shuffle_blocks
+        next batch, the batch counters and the schedule clock (see ``docs/data_pipeline.md``, "Exact resume")."""
+        window = (self._batch - self._tlm_batches) * self.batch_size * self.world_size // self.shuffle_blocks
         if window in self._windows:
             snapshot = self._windows[window].snapshot
         elif window == self._next_window:
@@ -616,7 +696,7 @@ class PretrainingStream(IterableDataset):
         return {"version": _STATE_VERSION, "config": self._config(), "window": window, "planner": snapshot,
                 "batch": self._batch, "base": self._base, "base_workers": self._base_workers,
                 "exhausted_at": self._exhausted_at, "dropped_blocks": self.dropped_blocks,
-                "dropped_tokens": self.dropped_tokens}
+                "dropped_tokens": self.dropped_tokens, "tlm_batches": self._tlm_batches, "clock": self._clock}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a `state_dict` (also after a JSON round trip); the configuration must match."""
@@ -625,10 +705,11 @@ class PretrainingStream(IterableDataset):
             raise StreamError(f"state.version must be {_STATE_VERSION}, got {got!r}")
         mine, theirs = json.loads(json.dumps(self._config())), state.get("config")
         if mine != theirs:
-            diff = sorted(k for k in mine if not isinstance(theirs, Mapping) or theirs.get(k) != mine[k])
+            keys = set(mine) | (set(theirs) if isinstance(theirs, Mapping) else set())
+            diff = sorted(k for k in keys if not isinstance(theirs, Mapping) or theirs.get(k) != mine.get(k))
             raise StreamError(f"state.config differs from this stream in {diff}: state has "
                               f"{ {k: theirs.get(k) for k in diff} if isinstance(theirs, Mapping) else theirs!r}, "
-                              f"stream has { {k: mine[k] for k in diff} }")
+                              f"stream has { {k: mine.get(k) for k in diff} }")
         planner = state["planner"]
         self.sampler.load_state_dict(planner["sampler"])
         for blocks, saved in zip(self.blocks, planner["languages"], strict=True):
@@ -638,6 +719,8 @@ class PretrainingStream(IterableDataset):
         self._exhausted_at = None if exhausted is None or exhausted >= self._next_window * self.shuffle_blocks \
             else int(exhausted)
         self._batch = int(state["batch"])
+        # absent from states saved before TLM batches existed
+        self._tlm_batches, self._clock = int(state.get("tlm_batches", 0)), int(state.get("clock", 0))
         self._base, self._base_workers = state["base"], int(state["base_workers"])
         self.dropped_blocks, self.dropped_tokens = int(state["dropped_blocks"]), int(state["dropped_tokens"])
 
@@ -646,6 +729,7 @@ class PretrainingStream(IterableDataset):
         state["_pickled_state"] = self.state_dict()
         for name in ("sources", "blocks", "_windows"):
             state.pop(name)
+        state["_tlm_encoder"] = None  # rebuilt on first use
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -658,4 +742,5 @@ class PretrainingStream(IterableDataset):
         return (f"PretrainingStream(languages={len(self.languages)}, seq_len={self.seq_len}, "
                 f"batch_size={self.batch_size}, world_size={self.world_size}, rank={self.rank}, "
                 f"packing={self.packing!r}, padding_free={self.padding_free}, "
+                f"tlm_ratio={self._tlm.ratio if self._tlm is not None else 0.0}, "
                 f"source={'tokenized' if self.manifest is not None else 'online'}, batches={self._batch})")
