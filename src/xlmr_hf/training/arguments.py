@@ -23,7 +23,10 @@ NAN_POLICIES = ("stop", "skip")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flex_attention")
 SAMPLING_UNITS = ("lines", "bytes", "documents", "tokens")  # xlmr_hf.data.SAMPLER_UNITS (no data import here)
 # Settings whose change on resume changes the training trajectory (compared with the checkpoint's run_config.yaml).
-TRAJECTORY_FIELDS = ("seq_len", "packing", "sampling_unit", "shuffle_blocks", "padding_free", "mask_rate", "masking", "whole_word", "alpha", "languages",
+EMBEDDING_INITS = ("mean", "random")
+TRAJECTORY_FIELDS = ("seq_len", "packing", "sampling_unit", "shuffle_blocks", "padding_free", "mask_rate", "masking",
+                     "whole_word", "alpha", "alpha_schedule", "language_caps", "mask_rate_schedule", "parallel_corpus",
+                     "tlm_ratio", "use_language_embeddings", "model_name_or_path", "init_new_embeddings", "languages",
                      "learning_rate", "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon",
                      "max_grad_norm", "global_batch_size", "micro_batch_size", "gradient_accumulation_steps",
                      "model_preset", "model_overrides", "tokenizer", "tokenizer_vocab_size", "mixed_precision", "seed")
@@ -47,6 +50,12 @@ class PretrainArguments:
         "tokenizer directory or Hub id; default: train one on the corpus into <output_dir>/tokenizer"))
     tokenizer_vocab_size: int = field(default=8000, metadata=_help("pieces of the tokenizer trained when none is given"))
     alpha: float = field(default=0.3, metadata=_help("language sampling exponent: q_i ∝ p_i^alpha"))
+    alpha_schedule: dict[str, Any] | None = field(default=None, metadata=_help(
+        "alpha over consumed tokens instead of a constant alpha: {type: linear|cosine, start, end, total} or {type: "
+        "phases, phases: [{until: tokens, alpha, languages: [...]}, ..., {alpha, languages}]} (languages join at a "
+        "phase; mmBERT: 0.7 -> 0.5 -> 0.3)"))
+    language_caps: float | dict[str, float] | None = field(default=None, metadata=_help(
+        "epochs over a language's data after which it leaves the mixture: one number for all or {lang: epochs}"))
     sampling_unit: str = field(default="lines", metadata=_help(
         "unit of p_i: lines (sentences, as the paper), bytes, documents, or tokens (pre-tokenized corpora)"))
     shuffle_blocks: int = field(default=8192, metadata=_help(
@@ -56,8 +65,19 @@ class PretrainArguments:
     packing: str = field(default="complete", metadata=_help("complete (blocks cross documents) or complete_doc"))
     padding_free: bool = field(default=False, metadata=_help("flattened batches with cu_seqlens (no padding)"))
     mask_rate: float = field(default=0.15, metadata=_help("share of tokens selected for MLM"))
+    mask_rate_schedule: dict[str, Any] | None = field(default=None, metadata=_help(
+        "mask rate over consumed tokens instead of mask_rate: {type: linear|cosine, start, end, total} or {type: "
+        "phases, phases: [{until: tokens, rate}, ..., {rate}]} (mmBERT: 0.30 -> 0.15 -> 0.05)"))
     masking: str = field(default="exact", metadata=_help("exact (fairseq) or bernoulli (HF collator)"))
     whole_word: bool = field(default=False, metadata=_help("mask whole words"))
+    parallel_corpus: str | None = field(default=None, metadata=_help(
+        "parallel sentences for translation-LM batches: a directory of <l1>-<l2>.tsv[.xz] files (one pair per line, "
+        "tab-separated) or 'default' (the pairs packaged with xlmr-hf)"))
+    tlm_ratio: float = field(default=0.0, metadata=_help(
+        "share of batches that are TLM batches (<s> src </s></s> tgt </s>, both sides masked); needs parallel_corpus"))
+    use_language_embeddings: bool = field(default=False, metadata=_help(
+        "XLM's language embeddings: the model gets one per language (in sorted order), fed with each token's "
+        "language from the stream (XLM-R drops them, §5)"))
     eval_corpus: str | None = field(default=None, metadata=_help(
         "held-out CC-100 directory for per-language MLM loss/accuracy; default: the embedded corpus's held-out split "
         "when training on the embedded corpus, else no evaluation"))
@@ -82,6 +102,13 @@ class PretrainArguments:
         "probe figure to watch: probe/accuracy (mean over languages) or probe/accuracy/<lang>"))
     early_stopping_min_delta: float = field(default=0.0, metadata=_help("smallest change counted as an improvement"))
     # ---- model
+    model_name_or_path: str | None = field(default=None, metadata=_help(
+        "continue pretraining from these weights: an xlmr-hf checkpoint or model directory, or a transformers "
+        "xlm-roberta / xlm-roberta-xl directory or Hub id (the shape comes from it: model_preset is not used); its "
+        "tokenizer is used unless tokenizer is given; the optimizer and the learning-rate schedule start fresh"))
+    init_new_embeddings: str = field(default="mean", metadata=_help(
+        "with model_name_or_path and a larger (extended) tokenizer: new embedding rows are the mean of the old rows "
+        "of the pieces each new piece splits into under the model's tokenizer (mean) or drawn as at init (random)"))
     model_preset: str = field(default="base", metadata=_help("shape preset of XLMRobertaConfig (see `xlmr-hf info`)"))
     model_overrides: dict[str, Any] = field(default_factory=dict, metadata=_help(
         "XLMRobertaConfig fields overriding the preset, e.g. {num_hidden_layers: 2}"))
@@ -175,6 +202,7 @@ class PretrainArguments:
                               f"{self.early_stopping_metric!r}")
         if self.early_stopping_min_delta < 0:
             raise RecipeError(f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta!r}")
+        self._validate_stream_fields()
         if self.sampling_unit not in SAMPLING_UNITS:
             raise RecipeError(f"sampling_unit must be one of {list(SAMPLING_UNITS)}, got {self.sampling_unit!r}")
         if self.mixed_precision not in MIXED_PRECISION:
@@ -194,6 +222,21 @@ class PretrainArguments:
             raise RecipeError(f"push_to_hub needs hub_model_id='user/name', got {self.hub_model_id!r}")
         if not 0 < self.learning_rate < 1:
             raise RecipeError(f"learning_rate must be in (0, 1), got {self.learning_rate!r}")
+
+    def _validate_stream_fields(self) -> None:
+        for name in ("alpha_schedule", "mask_rate_schedule"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, Mapping) or "type" not in value):
+                raise RecipeError(f"{name} must be a mapping with a 'type' (constant, linear, cosine or phases), got "
+                                  f"{value!r}")
+        if not 0.0 <= self.tlm_ratio <= 1.0:
+            raise RecipeError(f"tlm_ratio must be in [0, 1], got {self.tlm_ratio!r}")
+        if self.tlm_ratio > 0 and not self.parallel_corpus:
+            raise RecipeError(f"tlm_ratio={self.tlm_ratio} needs a parallel_corpus (a directory of <l1>-<l2>.tsv "
+                              "files or 'default')")
+        if self.init_new_embeddings not in EMBEDDING_INITS:
+            raise RecipeError(f"init_new_embeddings must be one of {list(EMBEDDING_INITS)}, got "
+                              f"{self.init_new_embeddings!r}")
 
     def batch_arithmetic(self, processes: int) -> int:
         """Gradient accumulation steps for ``processes``; errors when the global batch does not divide evenly."""

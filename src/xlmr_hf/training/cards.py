@@ -13,9 +13,13 @@ from ..hub import loading_instructions, markdown_table, model_card
 
 __all__ = ["finetune_card", "pretraining_card", "pretraining_eval_results", "stage_for_push"]
 
-_PRETRAIN_HYPERPARAMETERS = ("learning_rate", "warmup_steps", "max_steps", "global_batch_size", "micro_batch_size",
-                             "seq_len", "alpha", "mask_rate", "masking", "packing", "weight_decay", "adam_beta1",
-                             "adam_beta2", "adam_epsilon", "max_grad_norm", "mixed_precision", "seed")
+_PRETRAIN_HYPERPARAMETERS = ("model_name_or_path", "learning_rate", "warmup_steps", "max_steps", "global_batch_size",
+                             "micro_batch_size", "seq_len", "alpha", "alpha_schedule", "language_caps", "mask_rate",
+                             "mask_rate_schedule", "masking", "whole_word", "packing", "tlm_ratio",
+                             "use_language_embeddings", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon",
+                             "max_grad_norm", "mixed_precision", "seed")
+_PRETRAIN_OPTIONAL = ("model_name_or_path", "alpha_schedule", "language_caps", "mask_rate_schedule", "whole_word",
+                      "tlm_ratio", "use_language_embeddings")  # listed only when set
 _FINETUNE_HYPERPARAMETERS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
                              "gradient_accumulation_steps", "warmup_steps", "weight_decay", "lr_scheduler_type",
                              "max_seq_length", "selection", "seeds", "bf16", "fp16")
@@ -57,16 +61,19 @@ def pretraining_card(args: Any, *, model_name: str, languages: Sequence[str], st
         sections += ["", "## Held-out masked-LM loss and accuracy", "", markdown_table(
             ["language", "loss", "accuracy"],
             [[lang, eval_results[f"eval/loss/{lang}"], eval_results[f"eval/accuracy/{lang}"]] for lang in langs])]
+    start = getattr(args, "model_name_or_path", None)
+    alpha = f"alpha schedule {args.alpha_schedule}" if getattr(args, "alpha_schedule", None) else f"alpha = {args.alpha}"
     summary = (f"XLM-R-style masked-LM checkpoint trained with [xlmr-hf](https://github.com/xlmr-hf/xlmr-hf): step "
-               f"{step} of {args.max_steps}, language sampling alpha = {args.alpha}. Model: "
+               f"{step} of {args.max_steps}, language sampling {alpha}. Model: "
                f"{config.get('num_hidden_layers')} layers, hidden size {config.get('hidden_size')}, vocabulary "
-               f"{config.get('vocab_size')}.")
-    hyperparameters = {name: getattr(args, name) for name in _PRETRAIN_HYPERPARAMETERS}
+               f"{config.get('vocab_size')}." + (f" Continued pretraining of `{start}`." if start else ""))
+    hyperparameters = {name: getattr(args, name) for name in _PRETRAIN_HYPERPARAMETERS  # the features it used
+                       if name not in _PRETRAIN_OPTIONAL or getattr(args, name, None)}
     return model_card(
         model_name=model_name, summary=summary, languages=languages, pipeline_tag="fill-mask",
         tags=["fill-mask", "multilingual"], license=args.license, sections=sections,
         eval_results=pretraining_eval_results(eval_results, eval_corpus or "heldout"),
-        hyperparameters=hyperparameters,
+        hyperparameters=hyperparameters, base_model=start if _is_hub_id(start) else None,
         loading=loading_instructions("AutoModelForMaskedLM", push_format, model_name))
 
 

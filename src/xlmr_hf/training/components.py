@@ -15,8 +15,8 @@ from ..data import load_stream_tokenizer
 from ..models import XLMRobertaConfig
 from .arguments import PretrainArguments, RecipeError
 
-__all__ = ["apply_optimizer_changes", "cache_cpu_allocator", "build_optimizer", "check_resume", "fill_launcher_config", "model_config",
-           "run_tokenizer", "schedule"]
+__all__ = ["apply_optimizer_changes", "build_optimizer", "cache_cpu_allocator", "check_resume", "fill_launcher_config",
+           "load_start_model", "model_config", "run_tokenizer", "schedule"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,80 @@ def model_config(args: PretrainArguments, vocab_size: int) -> XLMRobertaConfig:
         raise RecipeError(f"seq_len={args.seq_len} needs max_position_embeddings >= {args.seq_len + 2}, got "
                           f"{config.max_position_embeddings}")
     return config
+
+
+# Fields that give weights their shapes: a released model's own values are kept (model_overrides may not change them).
+_SHAPE_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                 "max_position_embeddings", "type_vocab_size", "layer_norm_position", "n_langs",
+                 "use_language_embeddings", "pad_token_id")
+
+
+def load_start_model(args: PretrainArguments, tokenizer: Any, languages: list[str]) -> Any:
+    """The model ``model_name_or_path`` names, as our `XLMRobertaForMaskedLM`, made ready for this run: the
+    non-shape ``model_overrides`` applied, the embeddings extended to a larger ``tokenizer`` (`init_new_embeddings`),
+    and zero-initialised language embeddings added when the run uses them and the model has none (so the first step
+    starts from the released model's function)."""
+    from ..models.conversion import import_from_transformers
+
+    where = f"model_name_or_path={args.model_name_or_path!r}"
+    try:
+        own = XLMRobertaConfig.from_pretrained(args.model_name_or_path).to_dict()
+        shaped = {k: v for k, v in args.model_overrides.items() if k in _SHAPE_FIELDS}
+        changed = sorted(k for k, v in shaped.items() if own.get(k) != v)
+        if changed:  # a recipe's shape fields may stay when they equal the model's own
+            raise RecipeError(f"model_overrides {changed} would change the shapes of {where}'s weights (it has "
+                              f"{ {k: own.get(k) for k in changed} }); allowed with a starting model: its own values "
+                              "or the other fields (dropout, attention and speed settings)")
+        rest = {k: v for k, v in args.model_overrides.items() if k not in _SHAPE_FIELDS}
+        model = import_from_transformers(args.model_name_or_path, head="masked-lm", **rest)
+    except RecipeError:
+        raise
+    except (OSError, ValueError, TypeError) as error:
+        raise RecipeError(f"{where} could not be loaded as an xlmr-hf or transformers xlm-roberta masked-LM model: "
+                          f"{str(error).splitlines()[0]}") from None
+    config = model.config
+    if config.max_position_embeddings < args.seq_len + config.pad_token_id + 1:
+        raise RecipeError(f"seq_len={args.seq_len} is longer than model_name_or_path={args.model_name_or_path!r} "
+                          f"allows (max_position_embeddings={config.max_position_embeddings}: seq_len <= "
+                          f"{config.max_position_embeddings - config.pad_token_id - 1})")
+    if len(tokenizer) > config.vocab_size:
+        _extend_vocabulary(args, model, tokenizer)
+    if args.use_language_embeddings:
+        _add_language_embeddings(model, len(languages), args.model_name_or_path)
+    return model
+
+
+def _extend_vocabulary(args: PretrainArguments, model: Any, tokenizer: Any) -> None:
+    from .vocabulary import extend_embeddings
+
+    old = None
+    if args.init_new_embeddings == "mean":
+        try:
+            old = load_stream_tokenizer(args.model_name_or_path)
+        except ValueError as error:
+            raise RecipeError(f"init_new_embeddings='mean' needs the tokenizer of model_name_or_path="
+                              f"{args.model_name_or_path!r} ({str(error).splitlines()[0]}); or set "
+                              "init_new_embeddings: random") from None
+    try:
+        extend_embeddings(model, old, tokenizer, init=args.init_new_embeddings, seed=args.seed)
+    except ValueError as error:
+        raise RecipeError(f"tokenizer={args.tokenizer!r} cannot extend model_name_or_path="
+                          f"{args.model_name_or_path!r}: {str(error).splitlines()[0]}") from None
+
+
+def _add_language_embeddings(model: Any, languages: int, source: str) -> None:
+    config = model.config
+    if config.use_language_embeddings:
+        if config.n_langs != languages:
+            raise RecipeError(f"model_name_or_path={source!r} has language embeddings for n_langs={config.n_langs} "
+                              f"languages but this run trains on {languages}")
+        return
+    embeddings = model.roberta.embeddings
+    table = torch.nn.Embedding(languages, config.hidden_size, device=embeddings.word_embeddings.weight.device,
+                               dtype=embeddings.word_embeddings.weight.dtype)
+    torch.nn.init.zeros_(table.weight)
+    embeddings.language_embeddings = table
+    config.use_language_embeddings, config.n_langs = True, languages
 
 
 def check_resume(args: PretrainArguments, checkpoint: Path, trained_with: dict[str, Any],
@@ -118,8 +192,16 @@ def fill_launcher_config(accelerator: Any, args: PretrainArguments) -> None:
 
 
 def run_tokenizer(args: PretrainArguments, corpus: str, output_dir: Path, is_main: bool, accelerator: Any) -> Any:
+    """The run's tokenizer: ``tokenizer``, else ``model_name_or_path``'s own, else one trained on the corpus into
+    ``<output_dir>/tokenizer`` (by the main process; reused when it is there)."""
     if args.tokenizer is not None:
         return load_stream_tokenizer(args.tokenizer)  # a clear error when it cannot be loaded
+    if args.model_name_or_path is not None:
+        try:
+            return load_stream_tokenizer(args.model_name_or_path)
+        except ValueError as error:
+            raise RecipeError(f"model_name_or_path={args.model_name_or_path!r} has no tokenizer that loads "
+                              f"({str(error).splitlines()[0]}): set tokenizer") from None
     directory = output_dir / "tokenizer"
     if is_main and not (directory / "tokenizer.json").is_file():
         from ..tokenization import (

@@ -13,7 +13,7 @@ numbers: it does not change the training trajectory.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -102,15 +102,16 @@ def _first_tokens(blocks: list[Block], tokens: int) -> list[Block]:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, sets: dict[str, list[Block]], *, batch_size: int, device: torch.device,
-             pad_token_id: int, autocast: Callable[[], contextlib.AbstractContextManager] | None = None
-             ) -> dict[str, float]:
+             pad_token_id: int, autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+             language_to_id: Mapping[str, int] | None = None) -> dict[str, float]:
     """``{"eval/loss/<lang>", "eval/accuracy/<lang>", "eval/loss", "eval/accuracy"}``: token-weighted over masked
     positions (the overall figures weight every language equally).
 
     The model is called with the labels, so its head runs only at the masked positions and ``logits`` holds one row
     per masked position, in row-major order over ``labels != -100`` (`XLMRobertaForMaskedLM`; full ``(B, L, V)``
     logits are accepted too). The loss is the float32 cross-entropy summed over those rows, not the model's own loss
-    (a mean, maybe fused); the fused head is switched off meanwhile (`config.fused_mlm_loss`), so the logits are returned."""
+    (a mean, maybe fused); the fused head is switched off meanwhile (`config.fused_mlm_loss`), so the logits are returned.
+    ``language_to_id`` gives ``language_ids`` to models with language embeddings."""
     was_training = model.training
     model.eval()
     out: dict[str, float] = {}
@@ -119,7 +120,8 @@ def evaluate(model: torch.nn.Module, sets: dict[str, list[Block]], *, batch_size
             for lang, blocks in sets.items():
                 loss_sum, correct, count = 0.0, 0, 0
                 for start in range(0, len(blocks), batch_size):
-                    batch = collate_blocks(blocks[start:start + batch_size], pad_token_id=pad_token_id)
+                    batch = collate_blocks(blocks[start:start + batch_size], pad_token_id=pad_token_id,
+                                           language_to_id=language_to_id)
                     labels = batch.pop("labels").to(device)
                     batch = {k: v.to(device) for k, v in batch.items()}
                     with autocast() if autocast is not None else contextlib.nullcontext():

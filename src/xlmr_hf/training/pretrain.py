@@ -36,6 +36,7 @@ from .components import (
     cache_cpu_allocator,
     check_resume,
     fill_launcher_config,
+    load_start_model,
     model_config,
     run_tokenizer,
     schedule,
@@ -164,12 +165,16 @@ class Pretrainer:
                                               overwrite=args.overwrite_output_dir)
         self.corpus = args.corpus if args.corpus is not None else str(default_corpus_dir())
         if is_tokenized_corpus(self.corpus):  # an unfinished one fails here, before any work
-            read_manifest(self.corpus)
-            if args.tokenizer is None:
+            available = read_manifest(self.corpus)["languages"]
+            if args.tokenizer is None and args.model_name_or_path is None:
                 raise RecipeError(f"corpus={self.corpus!r} is pre-tokenized: set tokenizer to the tokenizer it was "
                                   "written with")
-        else:
-            cc100_files(self.corpus, args.languages)  # a missing corpus or language fails here, before any work
+            self.languages = sorted(args.languages or available)
+        else:  # a missing corpus or language fails here, before any work
+            self.languages = sorted({lang for lang, _ in cc100_files(self.corpus, args.languages)})
+        # XLM's language embeddings: one id per training language, in sorted order (the stream's)
+        self.language_ids = {lang: i for i, lang in enumerate(self.languages)} if args.use_language_embeddings \
+            else None
         self.eval_corpus = args.eval_corpus
         if self.eval_corpus is None and args.corpus is None:
             self.eval_corpus = str(default_heldout_dir())
@@ -189,7 +194,8 @@ class Pretrainer:
         from accelerate.utils import set_seed
 
         args, accelerator = self.args, self.accelerator
-        model_config(args, args.tokenizer_vocab_size + 2)  # a bad model setting fails before a tokenizer is trained
+        if args.model_name_or_path is None:  # a bad model setting fails before a tokenizer is trained
+            self._model_config(args.tokenizer_vocab_size + 2)
         if accelerator.is_main_process:
             if args.overwrite_output_dir:
                 clear_output_dir(self.output_dir, tokenizer=args.tokenizer is None)
@@ -197,13 +203,25 @@ class Pretrainer:
         accelerator.wait_for_everyone()
         self.tokenizer = run_tokenizer(args, self.corpus, self.output_dir, accelerator.is_main_process, accelerator)
         set_seed(args.seed)
-        self.config = model_config(args, len(self.tokenizer))
-        self.model = XLMRobertaForMaskedLM(self.config)
+        if args.model_name_or_path is not None:
+            self.model = load_start_model(args, self.tokenizer, self.languages)
+            self.config = self.model.config
+            logger.info("continuing from %s (%d parameters, vocabulary %d)", args.model_name_or_path,
+                        self.model.num_parameters(), self.config.vocab_size)
+        else:
+            self.config = self._model_config(len(self.tokenizer))
+            self.model = XLMRobertaForMaskedLM(self.config)
         if args.push_to_hub and args.push_format == "transformers" and self.config.use_language_embeddings:
             raise RecipeError("push_format='transformers' cannot hold language embeddings (use_language_embeddings="
                               "True): set push_format to 'xlmr-hf'")
         self.tokenizer.model_max_length = self.config.max_position_embeddings - self.config.pad_token_id - 1
         self._apply_speed_settings(self.model)
+
+    def _model_config(self, vocab_size: int) -> XLMRobertaConfig:
+        config = model_config(self.args, vocab_size)
+        if self.language_ids is not None:
+            config.use_language_embeddings, config.n_langs = True, len(self.language_ids)
+        return config
 
     def _apply_speed_settings(self, model: XLMRobertaForMaskedLM) -> None:
         """attn_implementation, gradient checkpointing and regional compilation (the repeated encoder layers are
@@ -229,18 +247,21 @@ class Pretrainer:
         args, accelerator = self.args, self.accelerator
         self.stream = PretrainingStream(
             self.corpus, self.tokenizer, seq_len=args.seq_len, batch_size=args.micro_batch_size,
-            languages=args.languages, alpha=args.alpha, unit=args.sampling_unit, shuffle_blocks=args.shuffle_blocks,
-            seed=args.seed, packing=args.packing, padding_free=args.padding_free, mask_rate=args.mask_rate,
-            masking=args.masking, whole_word=args.whole_word, rank=accelerator.process_index,
+            languages=args.languages, alpha=args.alpha, schedule=args.alpha_schedule, caps=args.language_caps,
+            unit=args.sampling_unit, shuffle_blocks=args.shuffle_blocks, seed=args.seed, packing=args.packing,
+            padding_free=args.padding_free, mask_rate=args.mask_rate_schedule or args.mask_rate,
+            masking=args.masking, whole_word=args.whole_word, language_ids=self.language_ids,
+            parallel_corpus=args.parallel_corpus, tlm_ratio=args.tlm_ratio, rank=accelerator.process_index,
             world_size=accelerator.num_processes, model_vocab_size=self.config.vocab_size,
             return_language_counts=True)
         if accelerator.is_main_process:
-            logger.info("language sampling (alpha=%g, p_i in %s):\n%s", args.alpha, args.sampling_unit,
-                        self.stream.sampling_table())
+            logger.info("language sampling (alpha=%g, p_i in %s):\n%s", self.stream.schedule_values(0)["alpha"],
+                        args.sampling_unit, self.stream.sampling_table())
         self.batches = BatchLoader(self.stream, num_workers=args.dataloader_num_workers,
                                    prefetch_factor=args.dataloader_prefetch_factor, seed=args.seed,
                                    pin_memory=args.dataloader_pin_memory and self.device.type == "cuda")
         self.language_tokens = dict.fromkeys(self.stream.languages, 0)
+        self.window_language_tokens = dict.fromkeys(self.stream.languages, 0)
         self.metrics = StepMetrics(self.stream.languages, self.device, capacity=args.logging_steps)
         if self.eval_corpus is not None:
             self.eval_sets = build_eval_sets(self.eval_corpus, self.tokenizer, languages=args.languages,
@@ -403,6 +424,7 @@ class Pretrainer:
         flushed = self.metrics.flush(self.accelerator)
         for lang, n in zip(self.stream.languages, flushed.language_tokens):
             self.language_tokens[lang] += int(n)
+            self.window_language_tokens[lang] += int(n)
         self.window_tokens += int(flushed.tokens)
         for step, loss, finite in zip(flushed.steps, flushed.losses, flushed.finite):
             if finite:
@@ -424,19 +446,22 @@ class Pretrainer:
         """One metrics.jsonl line for the steps since the previous one (call `sync` first)."""
         elapsed = time.perf_counter() - self.window_start
         tokens_per_s = self.window_tokens / elapsed if elapsed > 0 else 0.0
-        losses = self.window_losses
+        losses, window_total = self.window_losses, sum(self.window_language_tokens.values()) or 1
         record = {"step": self.step, "loss": sum(losses) / len(losses) if losses else None,
                   "skipped_steps": self.skipped_steps, "learning_rate": self.scheduler.get_last_lr()[0],
+                  **self.stream.schedule_values(self.metrics.clock),  # alpha and mask_rate at the last batch
                   "tokens_per_s": tokens_per_s,
                   "mfu": tokens_per_s * self.flops_per_token / (self.peak * self.accelerator.num_processes),
                   "data_share": self.window_data_seconds / elapsed if elapsed > 0 else 0.0,
-                  **{f"tokens/{lang}": n for lang, n in self.language_tokens.items()}}
+                  **{f"tokens/{lang}": n for lang, n in self.language_tokens.items()},
+                  **{f"share/{lang}": n / window_total for lang, n in self.window_language_tokens.items()}}
         if self.device.type == "cuda":
             record["memory/peak_gib"] = torch.cuda.max_memory_allocated(self.device) / 2**30
         self.log(record, record)
         if progress is not None:
             progress.set_postfix(loss=f"{record['loss'] or math.nan:.4f}", tok_s=f"{tokens_per_s:,.0f}")
         self.window_losses, self.window_tokens, self.window_data_seconds = [], 0, 0.0
+        self.window_language_tokens = dict.fromkeys(self.window_language_tokens, 0)
         self.window_start = time.perf_counter()
 
     def log(self, record: dict[str, Any], tracked: dict[str, Any]) -> None:
@@ -451,7 +476,8 @@ class Pretrainer:
     def run_eval(self) -> dict[str, float]:
         """Held-out masked-LM loss and accuracy per language, logged."""
         result = evaluate(self.model, self.eval_sets, batch_size=self.args.micro_batch_size, device=self.device,
-                          pad_token_id=self.tokenizer.pad_token_id, autocast=self.accelerator.autocast)
+                          pad_token_id=self.tokenizer.pad_token_id, autocast=self.accelerator.autocast,
+                          language_to_id=self.language_ids)
         self.log({"step": self.step, **result}, result)
         return result
 
@@ -459,7 +485,7 @@ class Pretrainer:
         """Probe, log, and tell whether early stopping asks to stop now."""
         result = run_probe(self.model, self.probe_set, batch_size=self.args.micro_batch_size, device=self.device,
                            pad_token_id=self.tokenizer.pad_token_id, autocast=self.accelerator.autocast,
-                           seed=self.args.seed)
+                           seed=self.args.seed, language_to_id=self.language_ids)
         self.probe_result = result
         stopper = self.stopper
         stop = stopper is not None and stopper.update(result[stopper.metric], self.step)
@@ -477,7 +503,8 @@ class Pretrainer:
         return {"step": self.step, "language_tokens": dict(self.language_tokens),
                 "loss": self.last_loss if math.isfinite(self.last_loss) else None,
                 "processes": self.accelerator.num_processes, "skipped_steps": self.skipped_steps,
-                "window": {"losses": list(self.window_losses), "tokens": self.window_tokens},
+                "window": {"losses": list(self.window_losses), "tokens": self.window_tokens,
+                           "language_tokens": dict(self.window_language_tokens), "clock": self.metrics.clock},
                 "early_stopping": self.stopper.state_dict() if self.stopper is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -487,6 +514,8 @@ class Pretrainer:
         self.last_loss = float(state["loss"]) if state.get("loss") is not None else math.nan
         self.window_losses = list(state["window"]["losses"])
         self.window_tokens = int(state["window"]["tokens"])
+        self.window_language_tokens.update(state["window"].get("language_tokens", {}))  # absent before 0.x: zeros
+        self.metrics.clock = int(state["window"].get("clock", 0))
         self.skipped_steps = int(state["skipped_steps"])
         if self.stopper is not None and state.get("early_stopping") is not None:
             self.stopper.load_state_dict(state["early_stopping"])

@@ -34,13 +34,24 @@ class StepMetrics:
         self._bad = torch.zeros(capacity, dtype=torch.bool, device=device)
         self._steps: list[int] = []
         self._counts = torch.zeros(len(self.languages) + 1, dtype=torch.int64)  # languages..., real tokens
+        self._clock: torch.Tensor | int = 0
 
     def count_batch(self, batch: dict[str, torch.Tensor]) -> None:
-        """Count a (CPU) batch's tokens per language and its real tokens; pops ``language_token_counts``."""
+        """Count a (CPU) batch's tokens per language and its real tokens (their sum: MLM and TLM batches alike);
+        pops ``language_token_counts`` and the stream's schedule clock ``stream_clock`` (kept in `clock`)."""
         counts = batch.pop("language_token_counts")
-        real = batch["attention_mask"].sum() if "attention_mask" in batch else batch["input_ids"].numel()
+        self._clock = batch.pop("stream_clock")  # a CPU tensor, read at logging steps only
         self._counts[:-1] += counts
-        self._counts[-1] += real
+        self._counts[-1] += counts.sum()
+
+    @property
+    def clock(self) -> int:
+        """The stream's schedule clock (consumed tokens) at the last batch counted."""
+        return int(self._clock)
+
+    @clock.setter
+    def clock(self, value: int) -> None:
+        self._clock = int(value)
 
     def record_step(self, step: int, loss: torch.Tensor, bad: torch.Tensor) -> None:
         """Keep optimizer step ``step``'s local loss and its non-finite flag, already agreed by all processes (device
