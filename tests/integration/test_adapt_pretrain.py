@@ -190,3 +190,39 @@ def test_bad_stream_fields(setup: dict[str, str], tmp_path: Path) -> None:  # no
         load_recipe(None, overrides(setup, tmp_path, alpha_schedule="{start: 0.7}"))
     with pytest.raises(RecipeError, match=r"init_new_embeddings must be one of \['mean', 'random'\], got 'zero'"):
         load_recipe(None, overrides(setup, tmp_path, init_new_embeddings="zero"))
+
+
+def test_tlm_batches_from_a_recipe(setup: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    trainer, got = batches(setup, tmp_path / "b", 16, parallel_corpus="default", tlm_ratio=0.5,
+                           use_language_embeddings="true", max_steps=4)
+    tokenizer = trainer.tokenizer
+    tlm = [b for b in got if "attention_mask" not in b]
+    assert 3 <= len(tlm) <= 13 and all("cu_seqlens" in b and "position_ids" in b for b in tlm)
+    for batch in tlm:
+        original = torch.where(batch["labels"] != -100, batch["labels"], batch["input_ids"])
+        for row, languages in zip(original.tolist(), batch["language_ids"].tolist()):
+            assert row[0] == tokenizer.bos_token_id
+            middle = next(i for i in range(1, len(row)) if row[i] == row[i + 1] == tokenizer.eos_token_id)
+            assert len(set(languages[:middle + 1])) == 1 and languages[middle + 1] != languages[0]
+    plain = [b for b in got if "attention_mask" in b]
+    assert all(b["language_ids"].shape == b["input_ids"].shape for b in plain)
+    result = trainer.train()
+    assert math.isfinite(result["loss"])
+
+
+@pytest.mark.parametrize("name", ["annealed_alpha_debug", "xlm_tlm_debug"])
+def test_debug_recipes_run(name: str, tmp_path: Path) -> None:
+    recipe = Path(__file__).parents[2] / "recipes" / "pretrain" / f"{name}.yaml"
+    out = tmp_path / "run"
+    steps = 80
+    pretrain(load_recipe(recipe, {"max_steps": steps, "output_dir": str(out), "eval_corpus": None,
+                                  "save_steps": steps}))
+    rows = metrics(out)
+    if name == "annealed_alpha_debug":  # phase 2 (Arabic, Greek, Hindi join) starts at 100k tokens: step ~63
+        assert (rows[10]["alpha"], rows[10]["mask_rate"]) == (0.7, 0.30)
+        assert (rows[80]["alpha"], rows[80]["mask_rate"]) == (0.5, 0.15)
+        assert rows[10]["share/ar"] == 0.0 and rows[80]["share/ar"] > 0.0
+        assert rows[80]["tokens/th"] == 0  # Thai joins in phase 3
+    else:
+        model_config = (out / f"checkpoint-{steps}" / "config.json").read_text()
+        assert '"use_language_embeddings": true' in model_config and '"n_langs": 10' in model_config
