@@ -1,7 +1,7 @@
 """The ``xlmr-hf`` console script (also ``python -m xlmr_hf``): ``info``, ``demo``, ``convert``, ``train-tokenizer``,
-``build-corpus``, ``pretrain`` and ``finetune TASK``, each mapping onto one function of the package. The options of
-the last four are generated from their settings dataclasses (`xlmr_hf.settings`). Any failure ends with one line
-``xlmr-hf <command>: error: ...`` and exit status 2 (``--debug`` shows the traceback)."""
+``extend-tokenizer``, ``build-corpus``, ``pretrain`` and ``finetune TASK``, each mapping onto one function of the
+package. The options of the last five are generated from their settings dataclasses (`xlmr_hf.settings`). Any failure
+ends with one line ``xlmr-hf <command>: error: ...`` and exit status 2 (``--debug`` shows the traceback)."""
 
 from __future__ import annotations
 
@@ -145,6 +145,36 @@ class TokenizerJob:
 
 
 @dataclass
+class ExtendTokenizerJob:
+    """What ``xlmr-hf extend-tokenizer`` extends, learns from and writes (see `xlmr_hf.tokenization.extend_tokenizer`);
+    the sampling settings mean what they mean for ``train-tokenizer``."""
+
+    tokenizer: str = field(metadata={"help": (
+        "tokenizer to extend: a folder with sentencepiece.bpe.model and/or tokenizer.json in XLM-R's id layout, or "
+        "a Hub repository id")})
+    corpus: str = field(metadata={"help": "CC-100 directory of the new text: one <lang>.txt.xz or <lang>.txt per "
+                                          "language; 'default': the corpus embedded in the package"})
+    add_pieces: int = field(metadata={"help": (
+        "pieces to add (>= 1): the new model's pieces the old vocabulary lacks, best first; fewer when fewer are new")})
+    output: str = field(metadata={"help": "directory to write the extended tokenizer to"})
+    languages: list[str] | None = field(default=None, metadata={"help": "only these languages (default: all)"})
+    alpha: float = field(default=0.3, metadata={"help": "language sampling exponent in [0, 1]: q_i ∝ p_i^α"})
+    vocab_size: int | None = field(default=None, metadata={"help": (
+        "pieces of the SentencePiece model trained on the new text (default: 2 × add_pieces)")})
+    unit: str = field(default="lines", metadata={"help": "what p_i is measured in: lines, bytes or characters"})
+    max_sentences: int | None = field(default=10_000_000, metadata={"help": (
+        "cap on the training sentences drawn, repetitions counted (null: the corpus's own number)")})
+    heldout_sentences: int = field(default=1000, metadata={"help": (
+        "held-out lines per language on which fertility is measured before and after")})
+    character_coverage: float = field(default=0.9995, metadata={"help": (
+        "share of characters the new model must cover")})
+    num_threads: int | None = field(default=None, metadata={"help": "SentencePiece trainer threads (default: all "
+                                                                     "CPU cores)"})
+    seed: int = field(default=0, metadata={"help": "seed of the sample draw and of SentencePiece"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty output directory"})
+
+
+@dataclass
 class CorpusJob:
     """What ``xlmr-hf build-corpus`` reads and where it writes (the settings are `CorpusBuildConfig`)."""
 
@@ -214,6 +244,27 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
                              languages=job.languages, overwrite=job.overwrite)
     print(result.format_table())
     print(f"summary: {job.output}/training_summary.json")
+    return 0
+
+
+def cmd_extend_tokenizer(args: argparse.Namespace) -> int:
+    """Extend a tokenizer with pieces learnt on new text (`xlmr_hf.tokenization.extend_tokenizer`) and print the
+    fertility table."""
+    import dataclasses
+
+    from .tokenization import EXTENSION_SUMMARY, extend_tokenizer
+
+    job = build_settings(ExtendTokenizerJob, args.settings_parser.settings_values(args))
+    options = {f.name: getattr(job, f.name) for f in dataclasses.fields(job)
+               if f.name not in ("tokenizer", "corpus", "add_pieces", "output")}
+    corpus = job.corpus
+    if corpus == "default":
+        from .data import default_corpus_dir
+
+        corpus = str(default_corpus_dir())
+    result = extend_tokenizer(job.tokenizer, corpus, job.add_pieces, output_dir=job.output, **options)
+    print(result.format_table())
+    print(f"summary: {Path(job.output) / EXTENSION_SUMMARY}")
     return 0
 
 
@@ -288,6 +339,7 @@ def _add_settings_commands(sub: Any, command: str | None, task: str | None) -> N
         tok.add_settings(TokenizerJob, dashes=True, title="input and output")
         tok.add_settings(TokenizerTrainingConfig, dashes=True,
                          aliases={"num_threads": ["--threads"], "user_defined_symbols": ["--user-symbols"]})
+    _add_extend_tokenizer(sub, command)
     build = sub.add_parser(
         "build-corpus", help="clean raw text / JSONL / WET into a CC-100-format corpus with fastText LID",
         description="Stages, in order: Unicode normalization, paragraph normalization, paragraph dedup across all "
@@ -321,6 +373,20 @@ def _add_settings_commands(sub: Any, command: str | None, task: str | None) -> N
 
         pre.add_settings(PretrainArguments)
     _add_finetune(sub, command, task)
+
+
+def _add_extend_tokenizer(sub: Any, command: str | None) -> None:
+    ext = sub.add_parser("extend-tokenizer", help="add pieces learnt on new text to a tokenizer, keeping every old id",
+                         description="Train a SentencePiece unigram model on the α-sampled new corpus (as "
+                                     "train-tokenizer does) and append the pieces the old vocabulary lacks after the "
+                                     "old ids (<mask> included); writes tokenizer.json (and sentencepiece.bpe.model "
+                                     "where the old folder has one) plus extension_summary.json, and prints pieces "
+                                     "per word and unknown rate per language before and after. Initialise the new "
+                                     "embedding rows with xlmr_hf.training.vocabulary.extend_embeddings.")
+    ext.set_defaults(func=cmd_extend_tokenizer, settings_parser=ext)
+    if command == "extend-tokenizer":
+        ext.add_settings(ExtendTokenizerJob, dashes=True, title="input, output and sampling",
+                         aliases={"num_threads": ["--threads"]})
 
 
 def _add_finetune(sub: Any, command: str | None, task: str | None) -> None:

@@ -91,7 +91,8 @@ def test_card_names_the_base_model(setup: dict[str, str], tmp_path: Path) -> Non
 
 
 # ------------------------------------------------------------------------------------ stream features from a recipe
-def batches(setup: dict[str, str], output: Path, count: int, **fields: object) -> tuple[Pretrainer, list[dict]]:
+def batches(setup: dict[str, str], output: Path, count: int,  # noqa: F811
+            **fields: object) -> tuple[Pretrainer, list[dict]]:
     trainer = Pretrainer(load_recipe(None, overrides(setup, output, **fields))).setup()
     return trainer, [next(trainer.batches) for _ in range(count)]
 

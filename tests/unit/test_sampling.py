@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,10 +222,14 @@ def test_state_resumes_in_fresh_process() -> None:
     state = json.dumps(reference.state_dict())
     expected = _drive(reference, 200)
     code = (
-        # Load the module from its file so the child skips the package's heavy imports (torch); it needs only numpy.
-        "import importlib.util, json, sys\n"
-        f"spec = importlib.util.spec_from_file_location('sampling', {sampling.__file__!r})\n"
+        # Load the module from its file, in a bare package over its directory, so the child skips the package's heavy
+        # imports (torch); it needs only numpy (and its sibling module schedules.py).
+        "import importlib.util, json, sys, types\n"
+        "package = types.ModuleType('bare'); package.__path__ = "
+        f"[{str(Path(sampling.__file__).parent)!r}]; sys.modules['bare'] = package\n"
+        f"spec = importlib.util.spec_from_file_location('bare.sampling', {sampling.__file__!r})\n"
         "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "assert 'torch' not in sys.modules\n"
         "TemperatureSampler = mod.TemperatureSampler\n"
         f"s = TemperatureSampler({ISSUE_SIZES!r}, seed=11, caps={{'sw': 0.05}}, schedule={{'type': 'phases', "
         "'phases': [{'until': 500, 'alpha': 0.7, 'languages': ['en', 'fr']}, {'alpha': 0.3}]})\n"

@@ -1,6 +1,7 @@
 """Data: the CC-100 reader (a `datasets` builder inside the package), the CC-Net-style corpus builder, the embedded
 default corpus, pre-tokenized corpora, and the pretraining stream with its parts: the resumable document reader, the
-temperature language sampler, block planning, the packer and the masker. See ``docs/data_pipeline.md``."""
+temperature language sampler, block planning, the packer and the masker (the sampler and the masker share one token
+schedule). See ``docs/data_pipeline.md``."""
 
 from __future__ import annotations
 
@@ -94,6 +95,21 @@ if TYPE_CHECKING:
         TemperatureSampler,
         temperature_probabilities,
     )
+    from .parallel import (
+        PARALLEL_SUFFIXES,
+        TLM_MASK_INDEX_OFFSET,
+        ParallelCorpus,
+        ParallelCorpusError,
+        TLMBatches,
+        read_parallel_corpus,
+        write_parallel_corpus,
+    )
+    from .schedules import (
+        TOKEN_SCHEDULE_TYPES,
+        ScheduleError,
+        ScheduleRules,
+        TokenSchedule,
+    )
     from .stream import (
         OnlineSource,
         PretrainingStream,
@@ -124,6 +140,14 @@ __all__ = [
     "SAMPLER_UNITS",
     "SCHEDULE_TYPES",
     "STAGES",
+    "TOKEN_SCHEDULE_TYPES",
+    "PARALLEL_SUFFIXES",
+    "TLM_MASK_INDEX_OFFSET",
+    "ParallelCorpus",
+    "ParallelCorpusError",
+    "TLMBatches",
+    "read_parallel_corpus",
+    "write_parallel_corpus",
     "Block",
     "BlockPlan",
     "CC100Builder",
@@ -153,10 +177,13 @@ __all__ = [
     "ReadReport",
     "SamplerError",
     "SamplerExhaustedError",
+    "ScheduleError",
+    "ScheduleRules",
     "StageCounts",
     "StreamError",
     "TemperatureSampler",
     "TokenEncoder",
+    "TokenSchedule",
     "TokenizedCorpusError",
     "TokenizedSource",
     "XZContainerError",
@@ -226,6 +253,9 @@ _SOURCES: dict[str, str] = {
         "SAMPLER_UNITS", "SCHEDULE_TYPES", "SamplerError", "SamplerExhaustedError", "TemperatureSampler",
         "temperature_probabilities",
     ), "sampling"),
+    **dict.fromkeys(("TOKEN_SCHEDULE_TYPES", "ScheduleError", "ScheduleRules", "TokenSchedule"), "schedules"),
+    **dict.fromkeys(("PARALLEL_SUFFIXES", "TLM_MASK_INDEX_OFFSET", "ParallelCorpus", "ParallelCorpusError", "TLMBatches",
+                     "read_parallel_corpus", "write_parallel_corpus"), "parallel"),
     **dict.fromkeys((
         "OnlineSource", "PretrainingStream", "StreamError", "TokenEncoder", "load_stream_tokenizer",
     ), "stream"),

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+
+from .schedules import TOKEN_SCHEDULE_TYPES, ScheduleRules, TokenSchedule
 
 __all__ = [
     "MASKING_MODES",
@@ -30,7 +31,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MASKING_MODES: tuple[str, ...] = ("exact", "bernoulli")
-MASK_SCHEDULE_TYPES: tuple[str, ...] = ("constant", "linear", "cosine", "phases")
+MASK_SCHEDULE_TYPES: tuple[str, ...] = TOKEN_SCHEDULE_TYPES  # ("constant", "linear", "cosine", "phases")
 _MASK_TAG = 0x4D41534B  # "MASK": separates the masker's random streams from other components' with the same seed
 _IGNORE_INDEX = -100
 
@@ -66,6 +67,24 @@ def _check_fraction(value: Any, field: str) -> float:
     return fraction
 
 
+# The masker's wording of schedule errors (`TokenSchedule` validates them).
+_RATE_RULES = ScheduleRules(
+    value_key="rate",
+    check_value=_check_rate,
+    error=MaskingError,
+    messages={
+        "phases": "{prefix}.phases must be a non-empty list of {{until, rate}} mappings, got {value!r}",
+        "phase": "{field} must be a mapping with keys until, rate; got {value!r}",
+        "phase_keys": "{field} must have the keys {allowed} ('until' may be omitted in the last phase, as in the "
+                      "sampler's schedule), got {keys}",
+        "until_missing": "{field}.until may be None only for the last phase",
+        "until": "{field}.until must be an integer >= {minimum}, got {value!r}",
+        "last_until": "{field}.until must be None for the last phase, got {value!r}",
+        "total": "{prefix}.total must be an integer >= 1, got {value!r}",
+    },
+)
+
+
 # ---------------------------------------------------------------------------------------------------- schedule
 class MaskRateSchedule:
     """Mask rate as a function of consumed tokens.
@@ -96,71 +115,58 @@ class MaskRateSchedule:
     ) -> None:
         if type not in MASK_SCHEDULE_TYPES:
             raise MaskingError(f"schedule type must be one of {list(MASK_SCHEDULE_TYPES)}, got {type!r}")
-        self.type = type
-        self.rate: float | None = None
-        self.start: float | None = None
-        self.end: float | None = None
-        self.total: int | None = None
-        self.phases: list[dict[str, Any]] | None = None
         ramp = {"start": start, "end": end, "total": total}
         if type in ("linear", "cosine"):
             for name, value in ramp.items():
                 if value is None:
                     raise MaskingError(f"schedule type {type!r} needs {name}, got None")
-            self.start = _check_rate(start, "schedule.start")
-            self.end = _check_rate(end, "schedule.end")
-            self.total = _check_int(total, "schedule.total", minimum=1)
         else:
             given = [name for name, value in ramp.items() if value is not None]
             if given:
                 raise MaskingError(f"schedule type {type!r} does not take {given}; only 'linear'/'cosine' read them")
-        if type == "phases":
-            self.phases = self._check_phases(phases)
-        elif phases is not None:
+        if type != "phases" and phases is not None:
             raise MaskingError(f"schedule type {type!r} does not take phases; only type 'phases' reads them")
-        if type == "constant":
-            self.rate = _check_rate(rate, "schedule.rate")
+        self._schedule = TokenSchedule(type, rate, start=start, end=end, total=total, phases=phases,
+                                       rules=_RATE_RULES)
 
-    @staticmethod
-    def _check_phases(phases: Any) -> list[dict[str, Any]]:
-        if isinstance(phases, (str, bytes, Mapping)) or not isinstance(phases, Sequence) or not phases:
-            raise MaskingError(f"schedule.phases must be a non-empty list of {{until, rate}} mappings, "
-                               f"got {phases!r}")
-        checked: list[dict[str, Any]] = []
-        previous = 0
-        for i, phase in enumerate(phases):
-            field = f"schedule.phases[{i}]"
-            if not isinstance(phase, Mapping):
-                raise MaskingError(f"{field} must be a mapping with keys until, rate; got {phase!r}")
-            keys = set(phase)
-            last = i == len(phases) - 1
-            if not ({"rate"} <= keys <= {"until", "rate"}) or (not last and "until" not in keys):
-                raise MaskingError(f"{field} must have the keys ['rate', 'until'] ('until' may be omitted in the last "
-                                   f"phase, as in the sampler's schedule), got {sorted(keys)}")
-            until = phase.get("until")
-            if last:
-                if until is not None:
-                    raise MaskingError(f"{field}.until must be None for the last phase, got {until!r}")
-            else:
-                if until is None:
-                    raise MaskingError(f"{field}.until may be None only for the last phase")
-                until = _check_int(until, f"{field}.until", minimum=previous + 1)
-                previous = until
-            checked.append({"until": until, "rate": _check_rate(phase["rate"], f"{field}.rate")})
-        return checked
+    @property
+    def token_schedule(self) -> TokenSchedule:
+        """The shared `TokenSchedule` behind this rate schedule."""
+        return self._schedule
+
+    @property
+    def type(self) -> str:
+        """One of `MASK_SCHEDULE_TYPES`."""
+        return self._schedule.type
+
+    @property
+    def rate(self) -> float | None:
+        """The constant rate (None for the other types)."""
+        return self._schedule.value
+
+    @property
+    def start(self) -> float | None:
+        """linear/cosine: the rate at 0 consumed tokens (None for the other types)."""
+        return self._schedule.start
+
+    @property
+    def end(self) -> float | None:
+        """linear/cosine: the rate from ``total`` consumed tokens on (None for the other types)."""
+        return self._schedule.end
+
+    @property
+    def total(self) -> int | None:
+        """linear/cosine: the consumed tokens over which the rate moves (None for the other types)."""
+        return self._schedule.total  # type: ignore[return-value]  # integer_total: an int
+
+    @property
+    def phases(self) -> list[dict[str, Any]] | None:
+        """phases: ``[{"until", "rate"}, ...]`` (copies; None for the other types)."""
+        return self._schedule.phases
 
     def rate_at(self, consumed_tokens: int) -> float:
         """The masking rate once ``consumed_tokens`` (>= 0) tokens have been consumed (pure)."""
-        consumed = _check_int(consumed_tokens, "consumed_tokens")
-        if self.type == "constant":
-            return float(self.rate)  # type: ignore[arg-type]
-        if self.type == "phases":
-            for phase in self.phases:  # type: ignore[union-attr]
-                if phase["until"] is None or consumed < phase["until"]:
-                    return float(phase["rate"])
-        frac = min(consumed / self.total, 1.0)  # type: ignore[operator]
-        weight = frac if self.type == "linear" else (1.0 - math.cos(math.pi * frac)) / 2.0
-        return float(self.start + (self.end - self.start) * weight)  # type: ignore[operator]
+        return self._schedule.value_at(_check_int(consumed_tokens, "consumed_tokens"))
 
     @classmethod
     def from_config(cls, value: float | Mapping[str, Any] | MaskRateSchedule) -> MaskRateSchedule:
@@ -181,11 +187,7 @@ class MaskRateSchedule:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form; ``MaskRateSchedule.from_config(s.to_dict()) == s``."""
-        if self.type == "constant":
-            return {"type": "constant", "rate": self.rate}
-        if self.type == "phases":
-            return {"type": "phases", "phases": [dict(phase) for phase in self.phases]}  # type: ignore[union-attr]
-        return {"type": self.type, "start": self.start, "end": self.end, "total": self.total}
+        return self._schedule.to_dict()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, MaskRateSchedule) and self.to_dict() == other.to_dict()

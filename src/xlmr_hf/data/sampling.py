@@ -9,6 +9,7 @@ and caps advance only with the consumption reported to `TemperatureSampler.consu
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import logging
 import math
@@ -16,6 +17,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from .schedules import ScheduleRules, TokenSchedule
 
 __all__ = [
     "SAMPLER_UNITS",
@@ -50,6 +53,26 @@ def _check_alpha(alpha: Any, field: str) -> float:
     if math.isnan(value) or value <= 0.0 or value > 1.0:
         raise SamplerError(f"{field} must be in (0, 1] (finite, > 0, <= 1), got {alpha!r}")
     return value
+
+
+# The sampler's wording of schedule errors (`TokenSchedule` validates; `TemperatureSampler` adds ``languages``).
+_ALPHA_RULES = ScheduleRules(
+    value_key="alpha",
+    check_value=_check_alpha,
+    error=SamplerError,
+    messages={
+        "phases": "{prefix}.phases must be a non-empty list of phase mappings, got {value!r}",
+        "phase": "{field} must be a mapping with keys until/alpha/languages, got {value!r}",
+        "phase_keys": "{field} has unknown key(s) {unknown}; allowed: {allowed}",
+        "until_missing": "{field}.until may be omitted only for the last phase",
+        "until": "{field}.until must be an integer token count > {previous} (strictly increasing), got {value!r}",
+        "total": "{prefix}.total must be a positive finite number of tokens, got {value!r}",
+    },
+    phase_extras=("languages",),
+    strict_phase_keys=False,
+    last_until=True,
+    integer_total=False,
+)
 
 
 def temperature_probabilities(sizes: Mapping[str, float], alpha: float) -> dict[str, float]:
@@ -131,7 +154,8 @@ class TemperatureSampler:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MASK64:
             raise SamplerError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         self.seed = seed
-        self.schedule = self._check_schedule(schedule)
+        self._alpha_schedule = self._check_schedule(schedule)
+        self.schedule: dict[str, Any] = self._alpha_schedule.to_dict()  # the config form (checkpoints)
         self.caps = self._check_caps(caps)
         self.position = 0
         self.tokens = dict.fromkeys(self.languages, 0)
@@ -167,9 +191,18 @@ class TemperatureSampler:
             raise SamplerError(f"{field} must contain a language with positive size, got {list(langs)}")
         return sorted(set(langs))
 
-    def _check_schedule(self, schedule: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _schedule_rules(self) -> ScheduleRules:
+        """The alpha flavour of `ScheduleRules`: SamplerError, alpha in (0, 1], phases may name ``languages``."""
+        return dataclasses.replace(_ALPHA_RULES, check_extras=self._phase_languages)
+
+    def _phase_languages(self, phase: Mapping[str, Any], field: str) -> dict[str, Any]:
+        langs = phase.get("languages")
+        return {"languages": self.languages if langs is None else self._check_languages(langs, f"{field}.languages")}
+
+    def _check_schedule(self, schedule: Mapping[str, Any] | None) -> TokenSchedule:
+        rules = self._schedule_rules()
         if schedule is None:
-            return {"type": "constant", "alpha": self.base_alpha}
+            return TokenSchedule("constant", self.base_alpha, rules=rules)
         if not isinstance(schedule, Mapping):
             raise SamplerError(f"schedule must be None or a mapping with 'type' in {list(SCHEDULE_TYPES)}")
         kind = schedule.get("type")
@@ -184,49 +217,9 @@ class TemperatureSampler:
         extra = sorted(set(schedule) - allowed)
         if extra:
             raise SamplerError(f"schedule ({kind}) has unknown key(s) {extra}; allowed: {sorted(allowed)}")
-        if kind == "constant":
-            return {"type": kind, "alpha": _check_alpha(schedule.get("alpha", self.base_alpha), "schedule.alpha")}
-        if kind in ("linear", "cosine"):
-            total = schedule.get("total")
-            if isinstance(total, bool) or not isinstance(total, (int, float)) or not 0 < total < math.inf:
-                raise SamplerError(f"schedule.total must be a positive finite number of tokens, got {total!r}")
-            return {
-                "type": kind,
-                "start": _check_alpha(schedule.get("start"), "schedule.start"),
-                "end": _check_alpha(schedule.get("end"), "schedule.end"),
-                "total": total,
-            }
-        phases = schedule.get("phases")
-        if isinstance(phases, (str, bytes)) or not isinstance(phases, Sequence) or not phases:
-            raise SamplerError(f"schedule.phases must be a non-empty list of phase mappings, got {phases!r}")
-        checked: list[dict[str, Any]] = []
-        previous = 0
-        for i, phase in enumerate(phases):
-            field = f"schedule.phases[{i}]"
-            if not isinstance(phase, Mapping):
-                raise SamplerError(f"{field} must be a mapping with keys until/alpha/languages, got {phase!r}")
-            extra = sorted(set(phase) - {"until", "alpha", "languages"})
-            if extra:
-                raise SamplerError(f"{field} has unknown key(s) {extra}; allowed: ['alpha', 'languages', 'until']")
-            until = phase.get("until")
-            last = i == len(phases) - 1
-            if until is None and not last:
-                raise SamplerError(f"{field}.until may be omitted only for the last phase")
-            if until is not None:
-                if isinstance(until, bool) or not isinstance(until, int) or until <= previous:
-                    raise SamplerError(
-                        f"{field}.until must be an integer token count > {previous} (strictly increasing), got {until!r}"
-                    )
-                previous = until
-            langs = phase.get("languages")
-            checked.append(
-                {
-                    "until": until,
-                    "alpha": _check_alpha(phase.get("alpha"), f"{field}.alpha"),
-                    "languages": self.languages if langs is None else self._check_languages(langs, f"{field}.languages"),
-                }
-            )
-        return {"type": "phases", "phases": checked}
+        return TokenSchedule(kind, schedule.get("alpha", self.base_alpha), start=schedule.get("start"),
+                             end=schedule.get("end"), total=schedule.get("total"), phases=schedule.get("phases"),
+                             rules=rules)
 
     def _check_caps(self, caps: float | Mapping[str, float] | None) -> dict[str, float]:
         def one(value: Any, field: str) -> float:
@@ -250,35 +243,25 @@ class TemperatureSampler:
         """Total tokens reported through `consume` (the schedule clock)."""
         return sum(self.tokens.values())
 
-    def _phase_index(self, consumed_tokens: int) -> int:
-        phases = self.schedule.get("phases", [])
-        for i, phase in enumerate(phases):
-            if phase["until"] is None or consumed_tokens < phase["until"]:
-                return i
-        return max(len(phases) - 1, 0)
+    @property
+    def alpha_schedule(self) -> TokenSchedule:
+        """The alpha schedule (the shared `TokenSchedule`; its phases carry their ``languages``)."""
+        return self._alpha_schedule
 
     def alpha_at(self, consumed_tokens: int) -> float:
         """The scheduled alpha once ``consumed_tokens`` tokens have been consumed (pure; no state change)."""
-        kind = self.schedule["type"]
-        if kind == "constant":
-            return float(self.schedule["alpha"])
-        if kind == "phases":
-            return float(self.schedule["phases"][self._phase_index(consumed_tokens)]["alpha"])
-        frac = min(max(consumed_tokens / self.schedule["total"], 0.0), 1.0)
-        weight = frac if kind == "linear" else (1.0 - math.cos(math.pi * frac)) / 2.0
-        return float(self.schedule["start"] + (self.schedule["end"] - self.schedule["start"]) * weight)
+        return self._alpha_schedule.value_at(consumed_tokens)
 
     def languages_at(self, consumed_tokens: int) -> list[str]:
         """Languages joined by the schedule at ``consumed_tokens`` (before cap exhaustion), sorted."""
-        if self.schedule["type"] != "phases":
-            return list(self.languages)
-        return list(self.schedule["phases"][self._phase_index(consumed_tokens)]["languages"])
+        phase = self._alpha_schedule.phase_at(consumed_tokens)
+        return list(self.languages if phase is None else phase["languages"])
 
     def _refresh(self) -> None:
         """Recompute alpha, the active set, q and the CDF from the consumed accounting (the only place they change)."""
         clock = self.consumed_tokens
         self.alpha = self.alpha_at(clock)
-        self.phase = self._phase_index(clock)
+        self.phase = self._alpha_schedule.phase_index(clock)
         joined = self.languages_at(clock)
         active = [lang for lang in joined if lang not in self.exhausted and self.sizes[lang] > 0]
         if getattr(self, "_key", None) == (self.alpha, active):
@@ -298,13 +281,7 @@ class TemperatureSampler:
     def stable_until(self) -> float:
         """The schedule clock (consumed tokens) at which alpha or the joined languages next change; ``inf`` if never.
         Caps aside, draws until then use the current distribution (the stream plans them in one vectorized go)."""
-        kind, clock = self.schedule["type"], self.consumed_tokens
-        if kind == "constant":
-            return math.inf
-        if kind == "phases":
-            until = self.schedule["phases"][self._phase_index(clock)]["until"]
-            return math.inf if until is None or clock >= until else float(until)
-        return clock + 1.0 if clock < self.schedule["total"] else math.inf  # linear/cosine: every token moves alpha
+        return self._alpha_schedule.next_change(self.consumed_tokens)
 
     def advance(self, draws: Mapping[str, int]) -> None:
         """Count draws made with `sample_many` at the current position (``language → draws``) and move past them."""

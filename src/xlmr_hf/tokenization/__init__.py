@@ -1,6 +1,7 @@
 """Tokenizer training for XLM-R: SentencePiece unigram on α-sampled multilingual text, saved as a fast tokenizer with
-fairseq's ids (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, pieces, ``<mask>`` last), plus word-start information
-for whole-word masking and per-language fertility statistics."""
+fairseq's ids (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, pieces, ``<mask>`` last), vocabulary extension that
+keeps every old id (`extend_tokenizer`), plus word-start information for whole-word masking and per-language
+fertility statistics."""
 
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
         sample_corpus,
         unit_size,
     )
+    from .extend import (
+        EXTENSION_SUMMARY,
+        MASK_PIECE,
+        TokenizerExtensionError,
+        TokenizerExtensionResult,
+        check_extension,
+        extend_sentencepiece_model,
+        extend_tokenizer,
+        extend_tokenizer_json,
+    )
     from .stats import LanguageTokenStats, tokenizer_statistics
     from .training import (
         SPECIAL_TOKENS,
@@ -42,20 +53,28 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "EXTENSION_SUMMARY",
+    "MASK_PIECE",
     "SAMPLE_UNITS",
     "SCRIPTIO_CONTINUA_RANGES",
     "SPECIAL_TOKENS",
     "CorpusError",
     "LanguageSample",
     "LanguageTokenStats",
+    "TokenizerExtensionError",
+    "TokenizerExtensionResult",
     "TokenizerTrainingConfig",
     "TokenizerTrainingError",
     "TokenizerTrainingResult",
     "allocate_budget",
     "alpha_probabilities",
     "build_xlmr_tokenizer",
+    "check_extension",
     "count_sentences",
     "discover_corpus",
+    "extend_sentencepiece_model",
+    "extend_tokenizer",
+    "extend_tokenizer_json",
     "is_scriptio_continua",
     "iter_lines",
     "required_characters",
@@ -73,6 +92,10 @@ _SOURCES: dict[str, str] = {
         "SAMPLE_UNITS", "CorpusError", "LanguageSample", "allocate_budget", "alpha_probabilities", "count_sentences",
         "discover_corpus", "iter_lines", "sample_corpus", "unit_size",
     ), "corpus"),
+    **dict.fromkeys((
+        "EXTENSION_SUMMARY", "MASK_PIECE", "TokenizerExtensionError", "TokenizerExtensionResult", "check_extension",
+        "extend_sentencepiece_model", "extend_tokenizer", "extend_tokenizer_json",
+    ), "extend"),
     **dict.fromkeys(("LanguageTokenStats", "tokenizer_statistics"), "stats"),
     **dict.fromkeys((
         "SPECIAL_TOKENS", "TokenizerTrainingConfig", "TokenizerTrainingError", "TokenizerTrainingResult",
