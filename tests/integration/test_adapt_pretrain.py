@@ -227,3 +227,55 @@ def test_debug_recipes_run(name: str, tmp_path: Path) -> None:
     else:
         model_config = (out / f"checkpoint-{steps}" / "config.json").read_text()
         assert '"use_language_embeddings": true' in model_config and '"n_langs": 10' in model_config
+
+
+@pytest.fixture(scope="module")
+def extended(trained: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The base run's tokenizer extended with pieces for Greek (a script it never saw) and Swahili."""
+    from xlmr_hf.data import default_corpus_dir
+    from xlmr_hf.tokenization import extend_tokenizer
+
+    output = tmp_path_factory.mktemp("extended")
+    extend_tokenizer(trained["checkpoint"], default_corpus_dir(), 60, output_dir=output, languages=["el", "sw"],
+                     progress=False, overwrite=True)
+    return output
+
+
+@pytest.mark.parametrize("init", ["mean", "random"])
+def test_extended_tokenizer_grows_the_model_and_keeps_old_rows(setup: dict[str, str], trained: dict,  # noqa: F811
+                                                                extended: Path, tmp_path: Path, init: str) -> None:
+    from transformers import AutoTokenizer
+
+    from xlmr_hf.models import XLMRobertaForMaskedLM
+    from xlmr_hf.training.vocabulary import extend_embeddings
+
+    old_tokenizer = AutoTokenizer.from_pretrained(trained["checkpoint"])
+    new_tokenizer = AutoTokenizer.from_pretrained(extended)
+    old, new = len(old_tokenizer), len(new_tokenizer)
+    assert new > old
+    assert new_tokenizer.convert_ids_to_tokens(list(range(old))) == old_tokenizer.convert_ids_to_tokens(list(range(old)))
+    trainer = Pretrainer(load_recipe(None, overrides(setup, tmp_path / "run", max_steps=2, tokenizer=str(extended),
+                                                     model_name_or_path=str(trained["checkpoint"]),
+                                                     init_new_embeddings=init))).setup()
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    base = XLMRobertaForMaskedLM.from_pretrained(trained["checkpoint"])
+    table, base_table = model.roberta.embeddings.word_embeddings.weight, base.roberta.embeddings.word_embeddings.weight
+    assert table.shape[0] == model.config.vocab_size == new
+    assert torch.equal(table[:old], base_table)  # step 0: the old rows are the checkpoint's own, bit for bit
+    assert torch.equal(model.lm_head.bias[:old], base.lm_head.bias)
+    assert model.lm_head.decoder.weight.data_ptr() == table.data_ptr()  # the LM head stays tied
+    reference = XLMRobertaForMaskedLM.from_pretrained(trained["checkpoint"])
+    extend_embeddings(reference, old_tokenizer, new_tokenizer, init=init, seed=3, progress=False)
+    assert torch.equal(table[old:], reference.roberta.embeddings.word_embeddings.weight[old:])
+    if init == "mean":  # a new piece that splits into old pieces starts at their mean
+        splits = {i: [t for t in old_tokenizer(new_tokenizer.convert_ids_to_tokens(i).replace("▁", " "),
+                                               add_special_tokens=False)["input_ids"]
+                      if t not in old_tokenizer.all_special_ids] for i in range(old, new)}
+        known = [i for i, ids in splits.items() if new_tokenizer.convert_ids_to_tokens(i).startswith("▁")
+                 and ids and old_tokenizer.convert_ids_to_tokens(ids)[0] != "▁"]  # word-initial, in known letters
+        assert len(known) >= 2
+        for i in known:
+            torch.testing.assert_close(table[i], base_table[splits[i]].mean(0), rtol=0, atol=1e-6)
+    else:
+        assert not torch.equal(table[old:], base_table.mean(0).expand(new - old, -1))
+    assert math.isfinite(trainer.train()["loss"])

@@ -88,14 +88,12 @@ def load_start_model(args: PretrainArguments, tokenizer: Any, languages: list[st
 def _extend_vocabulary(args: PretrainArguments, model: Any, tokenizer: Any) -> None:
     from .vocabulary import extend_embeddings
 
-    old = None
-    if args.init_new_embeddings == "mean":
-        try:
-            old = load_stream_tokenizer(args.model_name_or_path)
-        except ValueError as error:
-            raise RecipeError(f"init_new_embeddings='mean' needs the tokenizer of model_name_or_path="
-                              f"{args.model_name_or_path!r} ({str(error).splitlines()[0]}); or set "
-                              "init_new_embeddings: random") from None
+    try:  # the new tokenizer must extend the model's own (checked id by id); mean init also splits with it
+        old = load_stream_tokenizer(args.model_name_or_path)
+    except ValueError as error:
+        raise RecipeError(f"tokenizer={args.tokenizer!r} has more ids than model_name_or_path="
+                          f"{args.model_name_or_path!r} has embeddings, and extending them needs that model's own "
+                          f"tokenizer, which does not load: {str(error).splitlines()[0]}") from None
     try:
         extend_embeddings(model, old, tokenizer, init=args.init_new_embeddings, seed=args.seed)
     except ValueError as error:
