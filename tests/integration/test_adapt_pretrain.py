@@ -279,3 +279,25 @@ def test_extended_tokenizer_grows_the_model_and_keeps_old_rows(setup: dict[str, 
     else:
         assert not torch.equal(table[old:], base_table.mean(0).expand(new - old, -1))
     assert math.isfinite(trainer.train()["loss"])
+
+
+def test_continue_debug_recipe_as_its_comment_says(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The three commands of recipes/pretrain/continue_xlmr_base_debug.yaml (shorter runs, paths in tmp_path)."""
+    from xlmr_hf.cli import main
+
+    recipes = Path(__file__).parents[2] / "recipes" / "pretrain"
+    base, extended, out = tmp_path / "base", tmp_path / "extended", tmp_path / "continued"
+    pretrain(load_recipe(recipes / "debug.yaml", {"languages": ["de", "en", "fr", "ru", "zh"], "output_dir": str(base),
+                                                  "max_steps": 20, "save_steps": 20, "eval_corpus": None}))
+    assert main(["extend-tokenizer", "--tokenizer", str(base / "checkpoint-20"), "--corpus", "default",
+                 "--languages", "ar", "el", "hi", "th", "--add-pieces", "400", "--output", str(extended)]) == 0
+    table = capsys.readouterr().out
+    assert "added 400 of 400 requested pieces" in table and table.count("%") >= 8
+    result = pretrain(load_recipe(recipes / "continue_xlmr_base_debug.yaml", {
+        "model_name_or_path": str(base / "checkpoint-20"), "tokenizer": str(extended), "output_dir": str(out),
+        "max_steps": 20, "save_steps": 20}))
+    before, after = result["eval_before"], result["eval_after"]
+    new_languages = ("ar", "el", "hi", "th")
+    assert set(new_languages) | {"de", "en"} <= {k.rsplit("/", 1)[1] for k in after if k.startswith("eval/loss/")}
+    assert np.mean([after[f"eval/loss/{lang}"] for lang in new_languages]) < \
+        np.mean([before[f"eval/loss/{lang}"] for lang in new_languages]) - 0.3
