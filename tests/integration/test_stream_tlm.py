@@ -4,7 +4,6 @@ schedule clock, and a tiny model trained on mixed batches."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import lzma
@@ -15,6 +14,10 @@ import numpy as np
 import pytest
 import torch
 from fixtures.tiny_tokenizer import build_tiny_tokenizer
+from test_stream import (  # the batch hash and the exact-count take of the stream tests
+    digest,
+    take,
+)
 from torch.utils.data import DataLoader
 
 from xlmr_hf.data import (
@@ -61,26 +64,6 @@ def make(corpus: Path, tokenizer_dir: Path, **overrides) -> PretrainingStream:
               "parallel_corpus": "default", "tlm_ratio": 0.4}
     kwargs.update(overrides)
     return PretrainingStream(corpus, str(tokenizer_dir), **kwargs)
-
-
-def digest(batch: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for key in sorted(batch):
-        h.update(key.encode())
-        h.update(batch[key].numpy().tobytes())
-        h.update(str(tuple(batch[key].shape)).encode())
-    return h.hexdigest()
-
-
-def take(iterable, n: int) -> list[dict[str, torch.Tensor]]:
-    out: list[dict[str, torch.Tensor]] = []
-    if n == 0:
-        return out
-    for batch in iterable:  # never pulls a batch more than asked: the stream's state is after exactly n batches
-        out.append(batch)
-        if len(out) == n:
-            break
-    return out
 
 
 def is_tlm(batch: dict[str, torch.Tensor]) -> bool:

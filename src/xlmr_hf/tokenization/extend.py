@@ -44,7 +44,13 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from .corpus import LanguageSample
 from .stats import LanguageTokenStats, tokenizer_statistics
-from .training import TokenizerTrainingConfig, TokenizerTrainingError, build_xlmr_tokenizer, train_tokenizer
+from .training import (
+    TokenizerTrainingConfig,
+    TokenizerTrainingError,
+    build_xlmr_tokenizer,
+    publish_staged,
+    train_tokenizer,
+)
 
 __all__ = [
     "EXTENSION_SUMMARY",
@@ -401,16 +407,6 @@ def _check_output(output_dir: Path, overwrite: bool) -> None:
                                       "or overwrite it (overwrite=True, --overwrite true)")
 
 
-def _publish(staging: Path, output_dir: Path, overwrite: bool) -> None:
-    if output_dir.is_dir() and overwrite:
-        shutil.rmtree(output_dir)
-    elif output_dir.exists() and overwrite:
-        output_dir.unlink()
-    output_dir.mkdir(exist_ok=True)
-    for path in staging.iterdir():
-        os.replace(path, output_dir / path.name)
-
-
 def extend_tokenizer(
     tokenizer: str | os.PathLike,
     corpus: str | os.PathLike | Mapping[str, str | os.PathLike | Sequence[str | os.PathLike]],
@@ -472,7 +468,7 @@ def extend_tokenizer(
             old.model_proto is not None, trained.languages, before, after, agreement, settings, seconds)
         (staging / EXTENSION_SUMMARY).write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n",
                                                  encoding="utf-8")
-        _publish(staging, output_dir, overwrite)
+        publish_staged(staging, output_dir, overwrite)
     new.name_or_path = str(output_dir)
     logger.info("extended %s: %d -> %d ids (%d pieces added)", tokenizer, result.old_size, result.new_size,
                 len(pieces))

@@ -54,6 +54,7 @@ __all__ = [
     "TokenizerTrainingError",
     "TokenizerTrainingResult",
     "build_xlmr_tokenizer",
+    "publish_staged",
     "required_characters",
     "train_tokenizer",
 ]
@@ -398,12 +399,17 @@ def train_tokenizer(
 
         staging = scratch / "out"
         _write_outputs(staging, tokenizer, model_proto, result.to_dict())
-        if output_dir.is_dir() and overwrite:
-            shutil.rmtree(output_dir)
-        elif output_dir.exists() and overwrite:
-            output_dir.unlink()
-        output_dir.mkdir(exist_ok=True)
-        for path in staging.iterdir():
-            os.replace(path, output_dir / path.name)
+        publish_staged(staging, output_dir, overwrite)
     tokenizer.name_or_path = str(output_dir)
     return result
+
+
+def publish_staged(staging: Path, output_dir: Path, overwrite: bool) -> None:
+    """Move the files of a finished ``staging`` folder into ``output_dir`` (replacing it first with ``overwrite``)."""
+    if output_dir.is_dir() and overwrite:
+        shutil.rmtree(output_dir)
+    elif output_dir.exists() and overwrite:
+        output_dir.unlink()
+    output_dir.mkdir(exist_ok=True)
+    for path in staging.iterdir():
+        os.replace(path, output_dir / path.name)
