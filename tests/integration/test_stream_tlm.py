@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the corpus and tokenizer_dir fixtures come from test_stream and are requested by name
 """Translation-LM batches inside the pretraining stream: the parallel corpus reader, the TLM/MLM decision per global
 batch (the same for every worker count and world size), the example layout, exact resume across TLM batches, the
 schedule clock, and a tiny model trained on mixed batches."""
@@ -13,10 +14,12 @@ import fixtures.multilingual_text as text  # tests/ is on sys.path via tests/con
 import numpy as np
 import pytest
 import torch
-from fixtures.tiny_tokenizer import build_tiny_tokenizer
-from test_stream import (  # the batch hash and the exact-count take of the stream tests
+from test_stream import (  # noqa: F401 - the stream tests' corpus and tokenizer fixtures, batch hash and take
+    SIZES,
+    corpus,
     digest,
     take,
+    tokenizer_dir,
 )
 from torch.utils.data import DataLoader
 
@@ -33,23 +36,8 @@ from xlmr_hf.data.parallel import (
     write_parallel_corpus,
 )
 
-SIZES = {"en": 30000, "fr": 9000, "sw": 2500, "de": 6000}
 LANGUAGE_IDS = {"de": 0, "en": 1, "fr": 2, "sw": 3}
 PAIRS = (("en", "fr"), ("de", "en"), ("fr", "sw"))
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("cc100")
-    text.write_cc100_corpus(directory, SIZES, seed=3)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("tok")
-    build_tiny_tokenizer(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")
