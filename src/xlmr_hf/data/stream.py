@@ -274,15 +274,8 @@ class PretrainingStream(IterableDataset):
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.world_size = _positive_int(world_size, "world_size")
         self.shuffle_blocks = _positive_int(shuffle_blocks, "shuffle_blocks")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < self.world_size:
-            raise StreamError(f"rank must be an integer in [0, world_size={self.world_size}), got {rank!r}")
+        self._check_choices(rank, packing, boundaries, unit)
         self.rank = rank
-        if packing not in PACKING_MODES:
-            raise StreamError(f"packing must be one of {list(PACKING_MODES)}, got {packing!r}")
-        if boundaries not in ("document", "block"):
-            raise StreamError(f"boundaries must be 'document' or 'block', got {boundaries!r}")
-        if unit not in SAMPLER_UNITS:
-            raise StreamError(f"unit must be one of {list(SAMPLER_UNITS)}, got {unit!r}")
         self.packing, self.padding_free, self.boundaries = packing, bool(padding_free), boundaries
         self.pad_to_seq_len, self.return_language_counts = bool(pad_to_seq_len), bool(return_language_counts)
         self.seed, self.unit = seed, unit
@@ -299,14 +292,8 @@ class PretrainingStream(IterableDataset):
             if unknown:
                 raise StreamError(f"language_ids has no id for language(s) {unknown}; it maps {dict(language_ids)}")
         self.language_ids = dict(language_ids) if language_ids is not None else None
-        word_starts = None
-        if whole_word:
-            from xlmr_hf.tokenization import word_start_mask
-
-            word_starts = word_start_mask(self.tokenizer)
-        self.masker = Masker.from_tokenizer(
-            self.tokenizer, word_starts=word_starts, whole_word=whole_word, rate=mask_rate, mode=masking,
-            mask_fraction=mask_fraction, random_fraction=random_fraction, seed=seed)
+        self.masker = self._build_masker(whole_word, rate=mask_rate, mode=masking, mask_fraction=mask_fraction,
+                                         random_fraction=random_fraction, seed=seed)
         self._tlm = self._setup_tlm(parallel_corpus, tlm_ratio)
         self._tlm_encoder: TokenEncoder | None = None
         self._build_planner()
@@ -319,6 +306,24 @@ class PretrainingStream(IterableDataset):
         self.dropped_tokens = 0
 
     # ------------------------------------------------------------------------------------------------ setup
+    def _check_choices(self, rank: Any, packing: Any, boundaries: Any, unit: Any) -> None:
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < self.world_size:
+            raise StreamError(f"rank must be an integer in [0, world_size={self.world_size}), got {rank!r}")
+        if packing not in PACKING_MODES:
+            raise StreamError(f"packing must be one of {list(PACKING_MODES)}, got {packing!r}")
+        if boundaries not in ("document", "block"):
+            raise StreamError(f"boundaries must be 'document' or 'block', got {boundaries!r}")
+        if unit not in SAMPLER_UNITS:
+            raise StreamError(f"unit must be one of {list(SAMPLER_UNITS)}, got {unit!r}")
+
+    def _build_masker(self, whole_word: bool, **settings: Any) -> Masker:
+        word_starts = None
+        if whole_word:
+            from xlmr_hf.tokenization import word_start_mask
+
+            word_starts = word_start_mask(self.tokenizer)
+        return Masker.from_tokenizer(self.tokenizer, word_starts=word_starts, whole_word=whole_word, **settings)
+
     def _setup_tlm(self, parallel_corpus: Any, tlm_ratio: Any) -> TLMBatches | None:
         if isinstance(tlm_ratio, bool) or not isinstance(tlm_ratio, (int, float, np.integer, np.floating)) \
                 or not 0.0 <= float(tlm_ratio) <= 1.0:
