@@ -514,7 +514,7 @@ class Pretrainer:
         self.last_loss = float(state["loss"]) if state.get("loss") is not None else math.nan
         self.window_losses = list(state["window"]["losses"])
         self.window_tokens = int(state["window"]["tokens"])
-        self.window_language_tokens.update(state["window"].get("language_tokens", {}))  # absent before 0.x: zeros
+        self.window_language_tokens.update(state["window"].get("language_tokens", {}))  # older checkpoints: zeros
         self.metrics.clock = int(state["window"].get("clock", 0))
         self.skipped_steps = int(state["skipped_steps"])
         if self.stopper is not None and state.get("early_stopping") is not None:
