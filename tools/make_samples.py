@@ -2,8 +2,10 @@
 """Write the small labelled and parallel samples shipped in the package next to the default corpus, from the project's
 own hand-written test fixtures (nothing downloaded or copied):
 
-* ``src/xlmr_hf/data/samples/parallel.json`` -- `xlmr_hf.data.parallel_sentences`: the same 12 everyday
-  sentences in 16 languages (``tests/fixtures/multilingual_text.py``'s ``PARALLEL``);
+* ``src/xlmr_hf/data/samples/parallel.json`` -- `xlmr_hf.data.parallel_sentences`: `PARALLEL_SENTENCES` sentences
+  in the default corpus's ten languages, index ``i`` meaning the same in each: the 12 hand-written everyday sentences
+  of ``tests/fixtures/multilingual_text.py``'s ``PARALLEL``, then the sentences of the parallel part of the default
+  corpus (``tools/make_default_corpus.py``'s plans, realized by ``tools/corpus_grammar``), in order;
 * ``src/xlmr_hf/data/samples/xnli/`` -- `xlmr_hf.data.xnli_sample_dir`: an XNLI look-alike in the official
   XNLI-1.0 / XNLI-MT-1.0 layouts (``tests/fixtures/xnli_data.py``; TSV only), usable as
   ``xlmr-hf finetune xnli --data_dir <that directory>``.
@@ -24,17 +26,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "src" / "xlmr_hf" / "data" / "samples"
 XNLI_LANGUAGES = ("en", "fr", "de", "ar", "zh", "hi", "sw")
+PARALLEL_SENTENCES = 200
+
+
+def parallel_table() -> dict[str, list[str]]:
+    """Language -> `PARALLEL_SENTENCES` parallel sentences (hand-written first, then the corpus's parallel plans)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tools"))
+    import corpus_grammar
+    from fixtures.multilingual_text import PARALLEL
+    from make_default_corpus import PARALLEL_DOCUMENTS, PARALLEL_SEED
+
+    table: dict[str, list[str]] = {}
+    for lang in corpus_grammar.LANGUAGES:
+        module = corpus_grammar.language_module(lang)
+        planned = [module.realize(sentence) for plan in corpus_grammar.parallel_documents(PARALLEL_DOCUMENTS,
+                                                                                          PARALLEL_SEED)
+                   for paragraph in plan for sentence in paragraph]
+        table[lang] = [*PARALLEL[lang], *planned][:PARALLEL_SENTENCES]
+    if min(len(sentences) for sentences in table.values()) < PARALLEL_SENTENCES:
+        raise RuntimeError(f"the parallel plans hold fewer than {PARALLEL_SENTENCES} sentences")
+    return table
 
 
 def write(target: Path) -> list[Path]:
     """Write the samples under ``target``; returns the files written (relative to it)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from fixtures.multilingual_text import PARALLEL
     from fixtures.xnli_data import write_xnli_fixture
 
     target.mkdir(parents=True, exist_ok=True)
-    (target / "parallel.json").write_text(json.dumps({lang: list(s) for lang, s in PARALLEL.items()},
-                                                     ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (target / "parallel.json").write_text(json.dumps(parallel_table(), ensure_ascii=False, indent=1) + "\n",
+                                          encoding="utf-8")
     write_xnli_fixture(target / "xnli", XNLI_LANGUAGES, jsonl=False, translate_test=False)
     return sorted(p.relative_to(target) for p in [target / "parallel.json", *(target / "xnli").rglob("*.tsv")])
 

@@ -8,6 +8,8 @@ import fnmatch
 import hashlib
 import itertools
 import lzma
+import random
+import re
 import subprocess
 import sys
 import unicodedata
@@ -63,8 +65,8 @@ def _check_layout(data: bytes, entry: dict, name: str) -> None:
 
 
 def test_module_api(manifest: dict) -> None:
-    assert module.__all__ == ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest",
-                              "default_heldout_dir", "parallel_sentences", "xnli_sample_dir"]
+    assert module.__all__ == ["DEFAULT_CORPUS_LANGUAGES", "default_codeswitch_dir", "default_corpus_dir",
+                              "default_corpus_manifest", "default_heldout_dir", "parallel_sentences", "xnli_sample_dir"]
     assert xlmr_hf.data.default_heldout_dir is default_heldout_dir
     directory = default_corpus_dir()
     assert isinstance(directory, Path) and directory.is_dir()
@@ -72,6 +74,9 @@ def test_module_api(manifest: dict) -> None:
     heldout = default_heldout_dir()
     assert isinstance(heldout, Path) and heldout.is_dir()
     assert heldout == directory / manifest["heldout"]["directory"] == directory / "heldout"
+    codeswitch = module.default_codeswitch_dir()
+    assert codeswitch == directory / manifest["codeswitch"]["directory"] == directory / "codeswitch"
+    assert xlmr_hf.data.default_codeswitch_dir is module.default_codeswitch_dir
     again = default_corpus_manifest()
     assert again == manifest and again is not manifest  # a fresh dict: callers may modify theirs
 
@@ -79,7 +84,7 @@ def test_module_api(manifest: dict) -> None:
 def test_files_exist_for_every_language(manifest: dict) -> None:
     assert DEFAULT_CORPUS_LANGUAGES == tuple(sorted(manifest["languages"]))
     directory = default_corpus_dir()
-    expected = {f"{lang}.txt.xz" for lang in DEFAULT_CORPUS_LANGUAGES} | {"MANIFEST.json", "heldout"}
+    expected = {f"{lang}.txt.xz" for lang in DEFAULT_CORPUS_LANGUAGES} | {"MANIFEST.json", "heldout", "codeswitch"}
     assert {path.name for path in directory.iterdir()} == expected
     assert (directory / "heldout").is_dir()
     assert cc100_files(directory) == [(lang, str(directory / f"{lang}.txt.xz")) for lang in DEFAULT_CORPUS_LANGUAGES]
@@ -161,8 +166,8 @@ def test_sizes_are_unequal_and_small(manifest: dict) -> None:
     assert max(sizes.values()) / min(sizes.values()) >= 10
     assert len(set(sizes.values())) == len(sizes)
     compressed = sum((default_corpus_dir() / f"{lang}.txt.xz").stat().st_size for lang in DEFAULT_CORPUS_LANGUAGES)
-    assert compressed < 500_000
-    assert 1_000_000 <= sum(sizes.values()) <= 3_000_000
+    assert compressed < 1_000_000  # the issue's budget for the whole wheel's corpus is 4 MB of xz
+    assert 2_000_000 <= sum(sizes.values()) <= 4_000_000
 
 
 def test_iter_cc100_documents_counts(manifest: dict) -> None:
@@ -218,6 +223,68 @@ def test_package_data_covers_the_files() -> None:
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
 
 
+def _documents(path: Path) -> list[str]:
+    return list(iter_cc100_documents(path))
+
+
+def test_language_id_agrees_with_the_files_language() -> None:
+    """fastText lid.176 (the cleaner's language ID) names each document's language as its file does, for at least
+    95 % of the documents of every language (training, held-out and the parallel part)."""
+    from xlmr_hf.data.lid import LanguageIdentifier, label_to_code
+
+    lid = LanguageIdentifier()
+    for lang in DEFAULT_CORPUS_LANGUAGES:
+        for path in (default_corpus_dir() / f"{lang}.txt.xz", default_heldout_dir() / f"{lang}.txt.xz"):
+            documents = _documents(path)
+            agree = sum(label_to_code(lid.predict(document.replace("\n", " "))[0]) == lang for document in documents)
+            assert agree >= 0.95 * len(documents), (path.name, agree, len(documents))
+
+
+def _units(lang: str, line: str) -> list[str]:
+    """Words (characters for Chinese and Thai, which do not separate words by spaces), punctuation split off."""
+    if lang in ("zh", "th"):
+        return [ch for ch in line if not ch.isspace()]
+    return [word for word in re.split(r"[\s,.;:?!؟،।\"()]+", line.lower()) if word]
+
+
+def test_word_order_carries_information() -> None:
+    """Held-out word bigrams are found in the training text much more often than the bigrams of the same held-out lines
+    with their words shuffled: the text has word order, not word salad. (At the time of writing: found 0.61-0.999 of
+    the held-out bigrams, 0.10-0.53 after shuffling; Thai counts character bigrams over a small alphabet.)"""
+    rng = random.Random(0)
+    for lang in DEFAULT_CORPUS_LANGUAGES:
+        seen = {pair for document in _documents(default_corpus_dir() / f"{lang}.txt.xz")
+                for line in document.split("\n") for pair in itertools.pairwise(_units(lang, line))}
+        lines = [line for document in _documents(default_heldout_dir() / f"{lang}.txt.xz")
+                 for line in document.split("\n")]
+        held, shuffled = [], []
+        for line in lines:
+            units = _units(lang, line)
+            held += itertools.pairwise(units)
+            rng.shuffle(units)
+            shuffled += itertools.pairwise(units)
+        found = sum(pair in seen for pair in held) / len(held)
+        found_shuffled = sum(pair in seen for pair in shuffled) / len(shuffled)
+        assert found >= 1.5 * found_shuffled and found >= found_shuffled + 0.25, (lang, found, found_shuffled)
+
+
+def test_codeswitch_split(manifest: dict) -> None:
+    """codeswitch/<lang>.txt.xz: documents of the language whose every other sentence is in the partner language."""
+    from xlmr_hf.data import default_codeswitch_dir
+    from xlmr_hf.data.lid import LanguageIdentifier, label_to_code
+
+    lid = LanguageIdentifier()
+    split = manifest["codeswitch"]
+    assert split["partner"] == {lang: "fr" if lang == "en" else "en" for lang in DEFAULT_CORPUS_LANGUAGES}
+    for lang in ("de", "ru", "zh", "en"):
+        path = default_codeswitch_dir() / f"{lang}.txt.xz"
+        _check_layout(lzma.decompress(path.read_bytes()), split["languages"][lang], path.name)
+        paragraph = next(p for d in _documents(path) for p in d.split("\n") if p.count(".") + p.count("。") >= 4)
+        sentences = [s for s in re.split(r"(?<=[.?。？])\s*", paragraph) if s]
+        labels = [label_to_code(lid.predict(s)[0]) for s in sentences[:2]]
+        assert labels == [lang, split["partner"][lang]], (lang, sentences[:2], labels)
+
+
 def test_regenerating_gives_identical_files(tmp_path: Path) -> None:
     out = tmp_path / "corpus"
     subprocess.run([sys.executable, str(SCRIPT), "--output", str(out)], check=True, capture_output=True, text=True)
@@ -266,7 +333,14 @@ def test_parallel_sentences_and_the_xnli_sample() -> None:
     from xlmr_hf.data import parallel_sentences, xnli_sample_dir
     from xlmr_hf.tasks import xnli
 
-    assert parallel_sentences() == {lang: list(s) for lang, s in text.PARALLEL.items()}
+    table = parallel_sentences()
+    assert sorted(table) == list(DEFAULT_CORPUS_LANGUAGES) and {len(s) for s in table.values()} == {200}
+    assert all(table[lang][:12] == list(text.PARALLEL[lang]) for lang in table)  # the hand-written ones first
+    # the rest are sentences of the parallel part of the corpus: the first documents of every training file
+    for lang in ("en", "sw", "zh"):
+        head = lzma.decompress((default_corpus_dir() / f"{lang}.txt.xz").read_bytes()).decode("utf-8")[:60_000]
+        assert all(sentence in head for sentence in table[lang][12:40]), lang
+    assert table["en"][12] != table["en"][13] and len(set(table["fr"])) > 150
     assert list(parallel_sentences(["zh", "en"])) == ["zh", "en"]
     with pytest.raises(ValueError, match=r"\['xx'\] have no parallel sentences; allowed: \['ar', "):
         parallel_sentences(["en", "xx"])

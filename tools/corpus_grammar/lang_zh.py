@@ -165,8 +165,11 @@ def _verb_forms(clause: Clause) -> tuple[str, str, str]:
         or _VERB_FOR.get((clause.verb, _kind(clause.subject)))
     if clause.verb == "call" and obj is not None and _kind(obj) == "person":  # phone someone: 给她打电话
         return "给{o}打电话", "给{o}打了电话", "给{o}打电话"
-    if clause.verb == "carry" and _kind(clause.subject) == "animal":
-        return "叼{o}", "叼了{o}", "*叼着{o}"
+    if clause.verb == "wash" and obj is not None and _kind(obj) == "animal":  # bathe the dog: 给狗洗澡
+        return "给{o}洗澡", "给{o}洗了澡", "给{o}洗澡"
+    if clause.verb == "carry" and _kind(clause.subject) == "animal":  # in the mouth, or on the back
+        verb = "驮" if isinstance(clause.subject, NounPhrase) and clause.subject.noun in ("horse", "cow") else "叼"
+        return verb + "{o}", verb + "了{o}", "*" + verb + "着{o}"
     if special:
         old = plain.split("{")[0]
         plain, past, now = (form.replace(old, special, 1) for form in (plain, past, now))
@@ -238,7 +241,7 @@ def _clause(clause: Clause) -> str:
 
 def _and(clauses: Sequence[Clause]) -> str:
     """'and': 然后 between two events in a story or a plan, 而且 otherwise."""
-    if all(c.kind == "action" for c in clauses) and clauses[0].tense != "present":
+    if all(c.kind == "action" and c.verb not in _STATIVE for c in clauses) and clauses[0].tense != "present":
         return "，然后"
     return _CONNECTIVES["and"]
 

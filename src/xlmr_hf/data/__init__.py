@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     )
     from .default_corpus import (
         DEFAULT_CORPUS_LANGUAGES,
+        default_codeswitch_dir,
         default_corpus_dir,
         default_corpus_manifest,
         default_heldout_dir,
@@ -195,6 +196,7 @@ __all__ = [
     "collate_tlm",
     "default_corpus_dir",
     "default_corpus_manifest",
+    "default_codeswitch_dir",
     "default_heldout_dir",
     "default_lid_model_path",
     "is_tokenized_corpus",
@@ -229,8 +231,8 @@ _SOURCES: dict[str, str] = {
         "build_corpus", "normalize_for_dedup", "normalize_paragraph", "normalized_paragraph_hash",
     ), "cleaning"),
     **dict.fromkeys((
-        "DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest", "default_heldout_dir",
-        "parallel_sentences", "xnli_sample_dir",
+        "DEFAULT_CORPUS_LANGUAGES", "default_codeswitch_dir", "default_corpus_dir", "default_corpus_manifest",
+        "default_heldout_dir", "parallel_sentences", "xnli_sample_dir",
     ), "default_corpus"),
     **dict.fromkeys((
         "DOCUMENT_READER_STATE_VERSION", "DocumentReader", "XZContainerError", "XZStream", "xz_streams",

@@ -1,8 +1,8 @@
 """The default corpus shipped inside the package: a small multilingual CC-100-style corpus that needs no download.
 
-Ten languages in seven scripts of **synthetic** text (generated from the project's own word lists; not natural
-language), a held-out split (`default_heldout_dir`) and ``MANIFEST.json``, plus small hand-written samples
-(`parallel_sentences`, `xnli_sample_dir`). Point any CC-100 reader at `default_corpus_dir`. Regenerate with
+Ten languages in seven scripts of grammatical text written by the project's own sentence grammar
+(``tools/corpus_grammar/``), a held-out split (`default_heldout_dir`), held-out code-switched text
+(`default_codeswitch_dir`) and ``MANIFEST.json``, plus small samples (`parallel_sentences`, `xnli_sample_dir`). Point any CC-100 reader at `default_corpus_dir`. Regenerate with
 ``python tools/make_default_corpus.py``. See ``docs/data_pipeline.md`` ("The embedded default corpus").
 """
 
@@ -13,14 +13,15 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_CORPUS_LANGUAGES", "default_corpus_dir", "default_corpus_manifest", "default_heldout_dir",
-           "parallel_sentences", "xnli_sample_dir"]
+__all__ = ["DEFAULT_CORPUS_LANGUAGES", "default_codeswitch_dir", "default_corpus_dir", "default_corpus_manifest",
+           "default_heldout_dir", "parallel_sentences", "xnli_sample_dir"]
 
 DEFAULT_CORPUS_LANGUAGES: tuple[str, ...] = ("ar", "de", "el", "en", "fr", "hi", "ru", "sw", "th", "zh")
 """The default corpus's languages (ISO 639-1 codes, which are also CC-100's), sorted as `cc100_files` lists them."""
 
 _MANIFEST = "MANIFEST.json"
 _HELDOUT = "heldout"
+_CODESWITCH = "codeswitch"
 
 
 def default_corpus_dir() -> Path:
@@ -42,6 +43,26 @@ def default_corpus_dir() -> Path:
     return directory
 
 
+def _split_dir(name: str, what: str) -> Path:
+    directory = default_corpus_dir() / name
+    missing = [lang for lang in DEFAULT_CORPUS_LANGUAGES if not (directory / f"{lang}.txt.xz").is_file()]
+    if missing:
+        raise FileNotFoundError(f"the default corpus's {what} is missing from this installation: no "
+                                f"{', '.join(f'{lang}.txt.xz' for lang in missing)} in {str(directory)!r}. Reinstall "
+                                "xlmr-hf, or in a source checkout run python tools/make_default_corpus.py")
+    return directory
+
+
+def default_codeswitch_dir() -> Path:
+    """The directory holding the default corpus's held-out **code-switched** text (``codeswitch/<lang>.txt.xz``, one
+    per language of `DEFAULT_CORPUS_LANGUAGES`): documents in ``<lang>`` whose every other sentence is in a partner
+    language (English; French for English; ``MANIFEST.json["codeswitch"]["partner"]``), planned with a seed of their
+    own. A CC-100 directory, e.g. ``eval_corpus`` of a pretraining run that compares language embeddings with none.
+
+    Raises like `default_heldout_dir`."""
+    return _split_dir(_CODESWITCH, "code-switched held-out text")
+
+
 def default_heldout_dir() -> Path:
     """The directory holding the default corpus's held-out split (``heldout/<lang>.txt.xz``, one per language of
     `DEFAULT_CORPUS_LANGUAGES`) in the installed package: a CC-100 directory for evaluation during pretraining, e.g.
@@ -51,13 +72,7 @@ def default_heldout_dir() -> Path:
     Raises `FileNotFoundError` when the files are missing (a package built without its package data) and
     `RuntimeError` when the package is not on a file system (e.g. imported from a zip archive).
     """
-    directory = default_corpus_dir() / _HELDOUT
-    missing = [lang for lang in DEFAULT_CORPUS_LANGUAGES if not (directory / f"{lang}.txt.xz").is_file()]
-    if missing:
-        raise FileNotFoundError(f"the default corpus's held-out split is missing from this installation: no "
-                                f"{', '.join(f'{lang}.txt.xz' for lang in missing)} in {str(directory)!r}. Reinstall "
-                                "xlmr-hf, or in a source checkout run python tools/make_default_corpus.py")
-    return directory
+    return _split_dir(_HELDOUT, "held-out split")
 
 
 def default_corpus_manifest() -> dict[str, Any]:
@@ -83,10 +98,11 @@ def _samples_dir() -> Path:
 
 
 def parallel_sentences(languages: list[str] | tuple[str, ...] | None = None) -> dict[str, list[str]]:
-    """The same 12 everyday sentences (weather, family, school, market, travel) in 16 languages and 10 scripts, written
-    by hand for this project: ``result[lang][i]`` means the same in every language. For exploring cross-lingual
-    representations (translation retrieval, per-layer maps). An unknown language is a `ValueError` listing those
-    available."""
+    """Parallel sentences in the default corpus's ten languages: ``result[lang][i]`` means the same in every language.
+    The first 12 are everyday sentences written by hand for this project; the rest are the sentences of the parallel
+    part of the default corpus (the same plans realized by each language's grammar). For exploring cross-lingual
+    representations (translation retrieval, per-layer maps) and TLM. An unknown language is a `ValueError` listing
+    those available."""
     sentences: dict[str, list[str]] = json.loads((_samples_dir() / "parallel.json").read_text(encoding="utf-8"))
     if languages is None:
         return sentences
