@@ -290,10 +290,21 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
         print("held-out masked-LM loss and accuracy per language" + (" (before -> after)" if result["eval_before"]
                                                                      else ""))
-        print(format_eval_table(result["eval_before"], result["eval_after"]))
+        print(format_eval_table(result["eval_before"], result["eval_after"], result.get("eval_baseline")))
     print(f"step {result['step']}: loss {result['loss']:.4f}")
     print(f"checkpoint: {result['checkpoint']}")
     print(f"metrics: {result['metrics']}")
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    """Run an ablation recipe over its variants and seeds (`xlmr_hf.training.ablation`); print the table."""
+    from .training.ablation import markdown_report, run_ablation
+
+    result = run_ablation(args.recipe, output_dir=args.output_dir, work_dir=args.work_dir, quick=args.quick,
+                          seeds=args.seeds)
+    print(markdown_report(result))
+    print(f"results: {Path(args.output_dir) / result['name']}.json (.md, .png)")
     return 0
 
 
@@ -457,6 +468,19 @@ def build_parser(argv: Sequence[str] = ()) -> SettingsParser:
                          help="shape preset of a fairseq checkpoint (base, large, xl, xxl); required with --from fairseq")
     convert.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
     convert.set_defaults(func=cmd_convert)
+
+    ablate = sub.add_parser("ablate", help="run an ablation recipe (recipes/ablations/) over variants and seeds",
+                            description="Run every variant x seed of an ablation recipe; write <name>.json, .md "
+                                        "and .png (mean ± std over seeds) into --output_dir.")
+    ablate.add_argument("recipe", help="ablation recipe (YAML), e.g. recipes/ablations/alpha_tradeoff.yaml")
+    ablate.add_argument("--output_dir", default="results/ablations",
+                        help="where the results go (default results/ablations)")
+    ablate.add_argument("--work_dir", default=None,
+                        help="where the runs' checkpoints and tokenizers go (default runs/ablations/<name>)")
+    ablate.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to run instead of the recipe's")
+    ablate.add_argument("--quick", action="store_true",
+                        help="the recipe's quick version: its quick overrides (tiny model, few steps) and quick_seeds")
+    ablate.set_defaults(func=cmd_ablate)
     _add_settings_commands(sub, *_command_of(argv))
     return parser
 

@@ -12,7 +12,9 @@ numbers: it does not change the training trajectory.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -28,7 +30,7 @@ from ..data import (
     iter_cc100_documents,
 )
 
-__all__ = ["build_eval_sets", "evaluate", "format_eval_table"]
+__all__ = ["build_eval_sets", "evaluate", "format_eval_table", "most_frequent_token_accuracy", "piece_characters"]
 
 _EVAL_SEED_OFFSET = 7919  # the held-out masking never shares a random stream with the training masking
 
@@ -103,9 +105,12 @@ def _first_tokens(blocks: list[Block], tokens: int) -> list[Block]:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, sets: dict[str, list[Block]], *, batch_size: int, device: torch.device,
              pad_token_id: int, autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
-             language_to_id: Mapping[str, int] | None = None) -> dict[str, float]:
+             language_to_id: Mapping[str, int] | None = None,
+             piece_chars: torch.Tensor | None = None) -> dict[str, float]:
     """``{"eval/loss/<lang>", "eval/accuracy/<lang>", "eval/loss", "eval/accuracy"}``: token-weighted over masked
-    positions (the overall figures weight every language equally).
+    positions (the overall figures weight every language equally). With ``piece_chars`` (characters per token id,
+    `piece_characters`) also ``"eval/bits_per_char/<lang>"`` and its mean: the summed loss in bits over the characters
+    of the masked tokens, which compares models with different tokenizers.
 
     The model is called with the labels, so its head runs only at the masked positions and ``logits`` holds one row
     per masked position, in row-major order over ``labels != -100`` (`XLMRobertaForMaskedLM`; full ``(B, L, V)``
@@ -118,7 +123,7 @@ def evaluate(model: torch.nn.Module, sets: dict[str, list[Block]], *, batch_size
     try:
         with _unfused_mlm_loss(model):
             for lang, blocks in sets.items():
-                loss_sum, correct, count = 0.0, 0, 0
+                loss_sum, correct, count, chars = 0.0, 0, 0, 0
                 for start in range(0, len(blocks), batch_size):
                     batch = collate_blocks(blocks[start:start + batch_size], pad_token_id=pad_token_id,
                                            language_to_id=language_to_id)
@@ -133,14 +138,43 @@ def evaluate(model: torch.nn.Module, sets: dict[str, list[Block]], *, batch_size
                     loss_sum += float(torch.nn.functional.cross_entropy(picked, targets, reduction="sum"))
                     correct += int((picked.argmax(-1) == targets).sum())
                     count += int(targets.numel())
+                    if piece_chars is not None:
+                        chars += int(piece_chars[targets.cpu()].sum())
                 out[f"eval/loss/{lang}"] = loss_sum / max(count, 1)
                 out[f"eval/accuracy/{lang}"] = correct / max(count, 1)
+                if piece_chars is not None:
+                    out[f"eval/bits_per_char/{lang}"] = loss_sum / math.log(2) / max(chars, 1)
     finally:
         model.train(was_training)
     languages = list(sets)
     if languages:
         out["eval/loss"] = sum(out[f"eval/loss/{lang}"] for lang in languages) / len(languages)
         out["eval/accuracy"] = sum(out[f"eval/accuracy/{lang}"] for lang in languages) / len(languages)
+        if piece_chars is not None:
+            out["eval/bits_per_char"] = sum(out[f"eval/bits_per_char/{lang}"] for lang in languages) / len(languages)
+    return out
+
+
+def piece_characters(tokenizer: Any) -> torch.Tensor:
+    """Characters of text per token id (``int64``, one entry per id of ``tokenizer``): a piece's length with its
+    word-start marker ``▁`` counted as the space it stands for; special tokens count 0."""
+    special = set(tokenizer.all_special_ids)
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return torch.tensor([0 if i in special or piece is None else len(piece) for i, piece in enumerate(pieces)],
+                        dtype=torch.int64)
+
+
+def most_frequent_token_accuracy(sets: Mapping[str, Sequence[Block]]) -> dict[str, float]:
+    """Per language, the accuracy of always predicting the token that is most frequent among the set's masked targets
+    (the unigram baseline a model must beat to have learnt anything beyond token frequencies)."""
+    out = {}
+    for lang, blocks in sets.items():
+        counts: collections.Counter[int] = collections.Counter()
+        for block in blocks:
+            labels = block.labels
+            counts.update(int(t) for t in labels[labels != -100]) if labels is not None else None
+        total = sum(counts.values())
+        out[lang] = counts.most_common(1)[0][1] / total if total else 0.0
     return out
 
 
@@ -161,15 +195,23 @@ def _unfused_mlm_loss(model: torch.nn.Module) -> Iterator[None]:
             config.fused_mlm_loss = True
 
 
-def format_eval_table(before: dict[str, float] | None, after: dict[str, float]) -> str:
-    """A per-language table of held-out loss/accuracy (before → after when ``before`` is given)."""
+def format_eval_table(before: dict[str, float] | None, after: dict[str, float],
+                      baseline: Mapping[str, float] | None = None) -> str:
+    """A per-language table of held-out loss/accuracy (before → after when ``before`` is given), with the
+    most-frequent-token accuracy (`most_frequent_token_accuracy`) as a last column when ``baseline`` is given."""
     langs = sorted(key.rsplit("/", 1)[1] for key in after if key.startswith("eval/loss/"))
-    lines = ["language  loss_before  loss_after  acc_before  acc_after" if before else "language  loss  accuracy"]
+    header = "language  loss_before  loss_after  acc_before  acc_after" if before else "language  loss  accuracy"
+    lines = [header + ("  acc_most_frequent" if baseline else "")]
     for lang in [*langs, "mean"]:
         key = "" if lang == "mean" else f"/{lang}"
         if before:
-            lines.append(f"{lang:<8}  {before[f'eval/loss{key}']:>11.4f}  {after[f'eval/loss{key}']:>10.4f}  "
-                         f"{before[f'eval/accuracy{key}']:>10.3f}  {after[f'eval/accuracy{key}']:>9.3f}")
+            line = (f"{lang:<8}  {before[f'eval/loss{key}']:>11.4f}  {after[f'eval/loss{key}']:>10.4f}  "
+                    f"{before[f'eval/accuracy{key}']:>10.3f}  {after[f'eval/accuracy{key}']:>9.3f}")
         else:
-            lines.append(f"{lang:<8}  {after[f'eval/loss{key}']:.4f}  {after[f'eval/accuracy{key}']:.3f}")
+            line = f"{lang:<8}  {after[f'eval/loss{key}']:.4f}  {after[f'eval/accuracy{key}']:>8.3f}"
+        if baseline:
+            value = (sum(baseline[lang] for lang in langs) / len(langs) if lang == "mean" and langs
+                     else baseline.get(lang))
+            line += f"  {value:>17.3f}" if value is not None else ""
+        lines.append(line)
     return "\n".join(lines)

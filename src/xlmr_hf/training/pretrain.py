@@ -41,7 +41,13 @@ from .components import (
     run_tokenizer,
     schedule,
 )
-from .evaluation import build_eval_sets, evaluate, format_eval_table
+from .evaluation import (
+    build_eval_sets,
+    evaluate,
+    format_eval_table,
+    most_frequent_token_accuracy,
+    piece_characters,
+)
 from .probe import EarlyStopping, load_probe_set, run_probe
 from .step_metrics import StepMetrics
 
@@ -140,6 +146,8 @@ class Pretrainer:
         self.stopped_early, self.saved = False, None
         self.stopper: EarlyStopping | None = None
         self.probe_set = self.eval_sets = self.pusher = None
+        self.eval_baseline: dict[str, float] | None = None
+        self.piece_chars: torch.Tensor | None = None
 
     # ------------------------------------------------------------------------------------------------- setup
     def setup(self) -> Pretrainer:
@@ -266,6 +274,8 @@ class Pretrainer:
         if self.eval_corpus is not None:
             self.eval_sets = build_eval_sets(self.eval_corpus, self.tokenizer, languages=args.languages,
                                              seq_len=args.seq_len, tokens=args.eval_tokens, seed=args.seed)
+            self.eval_baseline = most_frequent_token_accuracy(self.eval_sets)
+            self.piece_chars = piece_characters(self.tokenizer)
 
     def _setup_optimization(self) -> None:
         args, accelerator = self.args, self.accelerator
@@ -477,7 +487,7 @@ class Pretrainer:
         """Held-out masked-LM loss and accuracy per language, logged."""
         result = evaluate(self.model, self.eval_sets, batch_size=self.args.micro_batch_size, device=self.device,
                           pad_token_id=self.tokenizer.pad_token_id, autocast=self.accelerator.autocast,
-                          language_to_id=self.language_ids)
+                          language_to_id=self.language_ids, piece_chars=self.piece_chars)
         self.log({"step": self.step, **result}, result)
         return result
 
@@ -567,15 +577,18 @@ class Pretrainer:
 
             unset_hf_deepspeed_config()  # else a later from_pretrained in this process would still enter zero.Init
         if self.eval_after is not None and accelerator.is_main_process:
-            logger.info("held-out MLM per language:\n%s", format_eval_table(self.eval_before, self.eval_after))
+            table = format_eval_table(self.eval_before, self.eval_after, self.eval_baseline)
+            logger.info("held-out MLM per language:\n%s", table)
         return {"step": self.step, "loss": self.last_loss, "checkpoint": str(self.saved) if self.saved else None,
                 "metrics": str(self.metrics_path), "eval_before": self.eval_before, "eval_after": self.eval_after,
+                "eval_baseline": self.eval_baseline,
                 "probe": self.probe_result, "stopped_early": self.stopped_early,
                 "best_probe_step": self.stopper.best_step if self.stopper is not None else None}
 
 
 def pretrain(args: PretrainArguments) -> dict[str, Any]:
     """Run (or resume) pretraining; returns ``{"step", "loss", "checkpoint", "metrics", "eval_before",
-    "eval_after", "probe", "stopped_early", "best_probe_step"}`` (the held-out figures are None without an eval
+    "eval_after", "eval_baseline" (most-frequent-token accuracy per language), "probe", "stopped_early",
+    "best_probe_step"}`` (the held-out figures are None without an eval
     corpus, ``eval_before`` only for a fresh run; the probe figures are None without a probe set)."""
     return Pretrainer(args).setup().train()
