@@ -113,7 +113,7 @@ class Shape:
 
 
 SHAPES = {
-    # recipes/pretrain/debug.yaml's model, vocabulary = the tokenizer's
+    # 2 layers x 64 (the debug recipe's model until issue 20 widened it), vocabulary = the tokenizer's
     "debug": Shape("debug", {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
                              "intermediate_size": 256}, seq_len=128, micro_batch=8, steps=30, learning_rate=1e-3,
                    warmup_steps=20),

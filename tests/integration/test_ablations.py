@@ -140,4 +140,4 @@ def test_stored_results_come_from_the_committed_recipes(path: Path) -> None:
         (variant, seed) for variant in recipe.variants for seed in recipe.seeds]
     assert result["summary"] == summarise(recipe, result["runs"])
     assert (RESULTS / f"{recipe.name}.md").is_file() and (RESULTS / f"{recipe.name}.png").is_file()
-    assert all(run["seconds"] * len(result["runs"]) < 30 * 60 for run in result["runs"])  # each ablation ≤ 30 min
+    assert sum(run["seconds"] for run in result["runs"]) < 30 * 60  # each ablation trains for at most 30 minutes

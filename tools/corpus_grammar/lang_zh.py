@@ -89,7 +89,8 @@ _VERBS = {
 # (verb, object noun or subject kind) -> the verb that suits better
 _VERB_FOR = {
     ("wash", "table"): "擦", ("wash", "window"): "擦", ("cook", "egg"): "煮", ("close", "book"): "合上",
-    ("close", "bag"): "合上", ("carry", "chair"): "搬", ("carry", "table"): "搬", ("love", "person"): "爱", ("love", "animal"): "爱", ("work", "animal"): "干活", ("run", "animal"): "跑",
+    ("close", "bag"): "合上", ("carry", "chair"): "搬", ("carry", "table"): "搬", ("love", "person"): "爱",
+    ("love", "animal"): "爱", ("work", "animal"): "干活", ("run", "animal"): "跑",
 }
 _STATIVE = frozenset({"love"})  # no 了, negated with 不 in the past too
 _CONNECTIVES = {"and": "，而且", "but": "，但是", "because": "，因为"}

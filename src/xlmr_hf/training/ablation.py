@@ -82,8 +82,8 @@ def _mapping(path: Path, raw: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def _seeds(path: Path, value: Any, key: str) -> list[int]:
-    if (not isinstance(value, list) or not value
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value) or len(set(value)) != len(value)):
+    bad = not isinstance(value, list) or not value or len(set(map(repr, value))) != len(value)
+    if bad or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value):
         raise _fail(path, f"{key} must be a non-empty list of distinct ints >= 0, got {value!r}")
     return list(value)
 
@@ -100,8 +100,8 @@ def _variants(path: Path, raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _groups(path: Path, raw: Mapping[str, Any]) -> dict[str, list[str]]:
     groups = raw.get("groups")
-    if (not isinstance(groups, Mapping) or not groups
-            or any(not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v) for v in groups.values())):
+    if not isinstance(groups, Mapping) or not groups or any(
+            not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v) for v in groups.values()):
         raise _fail(path, f"groups must map group names to non-empty lists of languages, got {groups!r}")
     return {str(name): list(languages) for name, languages in groups.items()}
 
@@ -124,7 +124,8 @@ def load_ablation(path: str | Path) -> AblationRecipe:
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise _fail(path, f"{key} must be a non-empty string, got {raw.get(key)!r}")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", raw["name"]):
-        raise _fail(path, f"name must be letters, digits, '_', '.' or '-' (it names the result files), got {raw['name']!r}")
+        raise _fail(path, "name must be letters, digits, '_', '.' or '-' (it names the result files), got "
+                          f"{raw['name']!r}")
     base = (path.parent / raw["base"]).resolve()
     if not base.is_file():
         raise _fail(path, f"base {raw['base']!r} does not exist (looked for {str(base)!r})")
@@ -269,8 +270,7 @@ def _machine() -> dict[str, Any]:
 
 def markdown_report(result: Mapping[str, Any]) -> str:
     """The results table (mean ± std over seeds) with the recipe, its hash and the machine."""
-    groups = list(result["groups"])
-    metric = result["metric"]
+    groups, metric, machine = list(result["groups"]), result["metric"], result["machine"]
     lines = [f"# {result['title']}", "", result["question"], "",
              f"Held-out {metric.replace('_', ' ')} (mean ± std over seeds {result['seeds']}); lower is better"
              if metric != "accuracy" else f"Held-out accuracy (mean ± std over seeds {result['seeds']})", "",
@@ -284,7 +284,7 @@ def markdown_report(result: Mapping[str, Any]) -> str:
     lines += ["", "Groups: " + "; ".join(f"{g} = {', '.join(m)}" for g, m in result["groups"].items()) + ".", "",
               f"Recipe `{result['recipe']}` (sha256 `{result['recipe_sha256'][:16]}…`), base `{result['base_recipe']}` "
               f"(sha256 `{result['base_sha256'][:16]}…`){' — quick mode' if result['quick'] else ''}; "
-              f"{result['machine']['cpu']}, {result['machine']['threads']} threads, torch {result['machine']['torch']}.",
+              f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}.",
               ""]
     return "\n".join(lines)
 
