@@ -92,7 +92,7 @@ def test_summarise_skips_languages_a_variant_did_not_train() -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("name: x\n", "unknown field"),
+    ("name: x\nsteps: 5\n", "'steps'; allowed: base, eval_corpus, groups"),
     ("title: t\nquestion: q\nbase: ../pretrain/debug.yaml\nvariants: {a: {}}\nseeds: [0]\ngroups: {g: [en]}\n",
      "name must be a non-empty string"),
     ("name: a b\ntitle: t\nquestion: q\nbase: ../pretrain/debug.yaml\nvariants: {a: {}, b: {}}\nseeds: [0]\n"

@@ -35,7 +35,7 @@ def test_every_checkpoint_has_a_model_card_and_its_weights_once(setup: dict[str,
     index = {(r.dataset_config, r.metric_type): r.metric_value for r in card.data.eval_results}
     row = eval_rows(tmp_path / "run")[12]
     assert index == {(lang, metric): row[f"eval/{metric}/{lang}"] for lang in ("de", "en", "fr", "sw")
-                     for metric in ("loss", "accuracy")}
+                     for metric in ("loss", "accuracy", "bits_per_char")}
     assert "trust_remote_code=True" in card.text and "## Framework versions" in card.text
     assert "- learning_rate: 0.002" in card.text and "- seq_len: 32" in card.text
     # the weights are stored once: accelerate's state holds no copy of the model
@@ -74,7 +74,7 @@ def test_checkpoints_are_pushed_in_the_background_in_transformers_format(
                        ours["roberta.embeddings.word_embeddings.weight"])
     card = _card(hub.uploads[-1].files["README.md"], tmp_path)
     assert "trust_remote_code" not in card.text and 'from_pretrained("me/tiny-xlmr")' in card.text
-    assert card.data.model_name == "me/tiny-xlmr" and len(card.data.eval_results) == 8
+    assert card.data.model_name == "me/tiny-xlmr" and len(card.data.eval_results) == 12  # 4 languages x (loss, accuracy, bits_per_char)
     assert not any((tmp_path / "run" / ".hub-staging").glob("*"))
 
 

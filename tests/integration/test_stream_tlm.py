@@ -67,8 +67,8 @@ def test_default_parallel_corpus_pairs_every_two_stream_languages() -> None:
     corpus = read_parallel_corpus("default", ["sw", "en", "xx", "fr"])
     assert corpus.pairs == [("en", "fr"), ("en", "sw"), ("fr", "sw")]
     table = parallel_sentences(["en", "fr", "sw"])
-    assert corpus.counts() == {"en-fr": 12, "en-sw": 12, "fr-sw": 12}
-    assert corpus.sentences[12] == (1, table["en"][0], table["sw"][0]) and not corpus.skipped
+    assert corpus.counts() == {"en-fr": 200, "en-sw": 200, "fr-sw": 200}
+    assert corpus.sentences[200] == (1, table["en"][0], table["sw"][0]) and not corpus.skipped
 
 
 def test_reader_counts_and_reports_bad_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
