@@ -79,7 +79,7 @@ def _measure(fn: Any) -> dict[str, Any]:
 
 
 def worker_read(p: dict[str, Any]) -> dict[str, Any]:
-    from xlmr_hf.data.readers import normalize_paragraph, read_documents
+    from xlmr_hf.corpus.readers import normalize_paragraph, read_documents
 
     def run() -> dict[str, int]:
         docs = paragraphs = 0
@@ -96,7 +96,7 @@ def worker_read(p: dict[str, Any]) -> dict[str, Any]:
 def worker_build(p: dict[str, Any]) -> dict[str, Any]:
     from concurrent.futures import ProcessPoolExecutor
 
-    from xlmr_hf.data import cleaning
+    from xlmr_hf.corpus import cleaning
 
     config = cleaning.CorpusBuildConfig(workers=p["workers"], compress_preset=p["preset"])
     startup = 0.0

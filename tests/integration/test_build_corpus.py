@@ -19,9 +19,9 @@ from pathlib import Path
 import fixtures.multilingual_text as text
 import pytest
 
-from xlmr_hf.data import cleaning
-from xlmr_hf.data.cleaning import STAGES, CorpusBuildConfig, build_corpus
-from xlmr_hf.data.readers import normalize_paragraph
+from xlmr_hf.corpus import cleaning
+from xlmr_hf.corpus.cleaning import STAGES, CorpusBuildConfig, build_corpus
+from xlmr_hf.corpus.readers import normalize_paragraph
 from xlmr_hf.tokenization.corpus import discover_corpus, iter_lines
 
 LANGS = ("en", "fr", "de", "ru", "el", "ar", "he", "hi", "th", "zh", "ja", "ko")

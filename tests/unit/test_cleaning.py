@@ -1,4 +1,4 @@
-"""Unit tests of the corpus builder (`xlmr_hf.data.cleaning`, `.readers`, `.lid`): normalisation, dedup hashing,
+"""Unit tests of the corpus builder (`xlmr_hf.corpus.cleaning`, `.readers`, `.lid`): normalisation, dedup hashing,
 dedup keep-first across files, minimum lengths, WET / JSONL / text readers (hand-written inputs, gzip members, xz),
 language ID on known strings, the perplexity stage with a fake scorer, settings validation and bad inputs."""
 
@@ -18,18 +18,18 @@ import fixtures.multilingual_text as text
 import numpy as np
 import pytest
 
-from xlmr_hf.data import cleaning, lid, readers
-from xlmr_hf.data.cleaning import (
+from xlmr_hf.corpus import cleaning, lid, readers
+from xlmr_hf.corpus.cleaning import (
     CorpusBuildConfig,
     build_corpus,
     normalized_paragraph_hash,
 )
-from xlmr_hf.data.lid import (
+from xlmr_hf.corpus.lid import (
     LID176_LANGUAGES,
     LanguageIdentifier,
     MissingDependencyError,
 )
-from xlmr_hf.data.readers import (
+from xlmr_hf.corpus.readers import (
     CorpusBuildError,
     CorpusInputError,
     ReadStats,

@@ -230,7 +230,7 @@ def _documents(path: Path) -> list[str]:
 def test_language_id_agrees_with_the_files_language() -> None:
     """fastText lid.176 (the cleaner's language ID) names each document's language as its file does, for at least
     95 % of the documents of every language (training, held-out and the parallel part)."""
-    from xlmr_hf.data.lid import LanguageIdentifier, label_to_code
+    from xlmr_hf.corpus.lid import LanguageIdentifier, label_to_code
 
     lid = LanguageIdentifier()
     for lang in DEFAULT_CORPUS_LANGUAGES:
@@ -271,7 +271,7 @@ def test_word_order_carries_information() -> None:
 def test_codeswitch_split(manifest: dict) -> None:
     """codeswitch/<lang>.txt.xz: documents of the language whose every other sentence is in the partner language."""
     from xlmr_hf.data import default_codeswitch_dir
-    from xlmr_hf.data.lid import LanguageIdentifier, label_to_code
+    from xlmr_hf.corpus.lid import LanguageIdentifier, label_to_code
 
     lid = LanguageIdentifier()
     split = manifest["codeswitch"]

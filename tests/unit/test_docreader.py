@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from xlmr_hf.data import docreader, readers
+from xlmr_hf.corpus import readers
+from xlmr_hf.data import docreader
 from xlmr_hf.data.cc100 import CC100Error, CC100ReadError, iter_cc100_documents
 from xlmr_hf.data.docreader import (
     DOCUMENT_READER_STATE_VERSION,
@@ -403,8 +404,8 @@ def test_resume_into_a_later_stream_decompresses_only_that_stream(tmp_path, monk
     take(reader, 25)
     state = reader.state_dict()
     decoded = []
-    original_read = docreader._XZDecoder.read
-    monkeypatch.setattr(docreader._XZDecoder, "read", lambda self, n: decoded.append(original_read(self, n))
+    original_read = docreader.XZDecoder.read
+    monkeypatch.setattr(docreader.XZDecoder, "read", lambda self, n: decoded.append(original_read(self, n))
                         or decoded[-1])
     resumed = DocumentReader([path])
     resumed.load_state_dict(state)

@@ -71,7 +71,7 @@ def main() -> None:
         documents.append([module.join([module.realize(s) for s in p]) for p in plan_document(rng)])
     for document in documents[:args.show]:
         print("\n".join(document), end="\n\n")
-    from xlmr_hf.data.lid import LanguageIdentifier, label_to_code
+    from xlmr_hf.corpus.lid import LanguageIdentifier, label_to_code
 
     lid = LanguageIdentifier()
     wrong = []

@@ -1,7 +1,7 @@
-"""Data: the CC-100 reader (a `datasets` builder inside the package), the CC-Net-style corpus builder, the embedded
-default corpus, pre-tokenized corpora, and the pretraining stream with its parts: the resumable document reader, the
-temperature language sampler, block planning, the packer and the masker (the sampler and the masker share one token
-schedule). See ``docs/data_pipeline.md``."""
+"""Data: the CC-100 reader (a `datasets` builder inside the package), the embedded default corpus, pre-tokenized
+corpora, and the pretraining stream with its parts: the resumable document reader, the temperature language sampler,
+block planning, the packer and the masker (the sampler and the masker share one token schedule). The offline corpus
+tools live in the torch-free `xlmr_hf.corpus`; their names are re-exported here. See ``docs/data_pipeline.md``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         iter_cc100_documents,
         load_cc100,
     )
-    from .cleaning import (
+    from ..corpus.cleaning import (
         STAGES,
         CorpusBuildConfig,
         CorpusBuildError,
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
         XZStream,
         xz_streams,
     )
-    from .lid import (
+    from ..corpus.lid import (
         LID176_LANGUAGES,
         KenLMScorerFactory,
         LanguageIdentifier,
@@ -80,7 +80,7 @@ if TYPE_CHECKING:
         PackingError,
         collate_blocks,
     )
-    from .readers import (
+    from ..corpus.readers import (
         INPUT_FORMATS,
         RawDocument,
         read_documents,
@@ -229,7 +229,7 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys((
         "STAGES", "CorpusBuildConfig", "CorpusBuildError", "CorpusBuildReport", "CorpusInputError", "StageCounts",
         "build_corpus", "normalize_for_dedup", "normalize_paragraph", "normalized_paragraph_hash",
-    ), "cleaning"),
+    ), ".corpus.cleaning"),
     **dict.fromkeys((
         "DEFAULT_CORPUS_LANGUAGES", "default_codeswitch_dir", "default_corpus_dir", "default_corpus_manifest",
         "default_heldout_dir", "parallel_sentences", "xnli_sample_dir",
@@ -240,7 +240,7 @@ _SOURCES: dict[str, str] = {
     **dict.fromkeys((
         "LID176_LANGUAGES", "KenLMScorerFactory", "LanguageIdentifier", "MissingDependencyError", "PerplexityScorer",
         "default_lid_model_path",
-    ), "lid"),
+    ), ".corpus.lid"),
     **dict.fromkeys((
         "MASKING_MODES", "MASK_SCHEDULE_TYPES", "MaskRateSchedule", "Masker", "MaskingError", "collate_tlm",
         "tlm_example",
@@ -250,7 +250,7 @@ _SOURCES: dict[str, str] = {
     ), "packing"),
     **dict.fromkeys((
         "INPUT_FORMATS", "RawDocument", "read_documents", "read_jsonl", "read_text", "read_wet",
-    ), "readers"),
+    ), ".corpus.readers"),
     **dict.fromkeys((
         "SAMPLER_UNITS", "SCHEDULE_TYPES", "SamplerError", "SamplerExhaustedError", "TemperatureSampler",
         "temperature_probabilities",

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import fsspec
 from tqdm.auto import tqdm
 
-from .xz import _XZDecoder
+from ..corpus.xz import XZDecoder
 
 if TYPE_CHECKING:
     import datasets
@@ -133,7 +133,7 @@ def _open_chunks(url: str, storage_options: dict[str, Any] | None) -> Iterator[t
         if _file_name(url).endswith(".xz"):
             # Not lzma.LZMAFile: it stops silently at xz stream padding (zero bytes between concatenated streams).
             # The decoder returns the data decoded before an xz error, then raises it.
-            yield _XZDecoder(raw).read, raw
+            yield XZDecoder(raw).read, raw
         else:
             yield raw.read, raw
     finally:

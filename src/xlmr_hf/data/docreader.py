@@ -27,7 +27,7 @@ from .cc100 import (
     _file_name,
     _missing_filesystem,
 )
-from .xz import XZContainerError, XZStream, _read_at, _XZDecoder, xz_streams
+from ..corpus.xz import XZContainerError, XZStream, read_at, XZDecoder, xz_streams
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -85,7 +85,7 @@ class _Source:
             raise CC100Error(f"CC-100 file {self.url!r} does not exist") from None
         except ImportError as error:
             raise CC100Error(_missing_filesystem(self.url, error)) from None
-        self.decoder = _XZDecoder(self.raw) if self.xz else None
+        self.decoder = XZDecoder(self.raw) if self.xz else None
 
     def read(self, size: int) -> bytes:
         return self.decoder.read(size) if self.decoder is not None else self.raw.read(size)
@@ -134,7 +134,7 @@ class _Source:
                 self.raw.seek(chosen.compressed_start)
                 skip = offset - chosen.uncompressed_start
             else:
-                header = _read_at(self.raw, chosen.compressed_start, 12)
+                header = read_at(self.raw, chosen.compressed_start, 12)
                 block_start, uncompressed_start = chosen.blocks[block]
                 self.raw.seek(block_start)
                 assert self.decoder is not None

@@ -13,7 +13,7 @@ import struct
 import zlib
 from typing import BinaryIO, NamedTuple
 
-__all__ = ["XZContainerError", "XZStream", "xz_streams"]
+__all__ = ["XZContainerError", "XZDecoder", "XZStream", "read_at", "xz_streams"]
 
 _RAW_CHUNK = 1 << 18  # compressed bytes per read from an xz file
 _XZ_PIECE = 1 << 16  # decompressed bytes per liblzma call (an xz error loses at most this much decoded data)
@@ -37,7 +37,7 @@ class XZStream(NamedTuple):
     blocks: tuple[tuple[int, int], ...] = ()  # (file offset of the block, its uncompressed start in the file)
 
 
-def _read_at(raw: BinaryIO, position: int, size: int) -> bytes:
+def read_at(raw: BinaryIO, position: int, size: int) -> bytes:
     raw.seek(position)
     data = raw.read(size)
     if len(data) != size:
@@ -94,7 +94,7 @@ def xz_streams(raw: BinaryIO) -> list[XZStream]:
             raise XZContainerError(f"xz data ending at file offset {end} is not a multiple of 4 bytes long")
         while end > 0:  # stream padding
             size = min(end, 4096)
-            tail = _read_at(raw, end - size, size)
+            tail = read_at(raw, end - size, size)
             kept = len(tail.rstrip(b"\0"))
             end -= size - kept
             if kept:
@@ -105,18 +105,18 @@ def xz_streams(raw: BinaryIO) -> list[XZStream]:
             raise XZContainerError(f"stream padding before file offset {end} is not a multiple of 4 bytes")
         if end < 24:
             raise XZContainerError(f"{end} bytes before file offset {end} are too few for an xz stream")
-        footer = _read_at(raw, end - 12, 12)
+        footer = read_at(raw, end - 12, 12)
         if footer[10:] != _XZ_FOOTER_MAGIC or zlib.crc32(footer[4:10]) != struct.unpack("<I", footer[:4])[0]:
             raise XZContainerError(f"no valid xz stream footer ends at file offset {end}")
         index_size = (struct.unpack("<I", footer[4:8])[0] + 1) * 4
         index_start = end - 12 - index_size
         if index_start < 12:
             raise XZContainerError(f"the index size {index_size} of the stream ending at {end} exceeds the file")
-        blocks = _parse_index(_read_at(raw, index_start, index_size), index_start)
+        blocks = _parse_index(read_at(raw, index_start, index_size), index_start)
         start = index_start - sum(padded for padded, _ in blocks) - 12
         if start < 0:
             raise XZContainerError(f"the blocks of the stream ending at file offset {end} exceed the file")
-        header = _read_at(raw, start, 12)
+        header = read_at(raw, start, 12)
         if (header[:6] != _XZ_HEADER_MAGIC or header[6:8] != footer[8:10]
                 or zlib.crc32(header[6:8]) != struct.unpack("<I", header[8:])[0]):
             raise XZContainerError(f"no valid xz stream header matching the footer at {end} at file offset {start}")
@@ -136,7 +136,7 @@ def xz_streams(raw: BinaryIO) -> list[XZStream]:
     return streams
 
 
-class _XZDecoder:
+class XZDecoder:
     """Decompresses the xz streams of `raw` from its current position (a stream start), skipping stream padding."""
 
     def __init__(self, raw: BinaryIO) -> None:

@@ -1,5 +1,5 @@
 """The report of `build_corpus`: per-stage counts (`StageCounts`) and the whole run (`CorpusBuildReport`, written as
-``manifest.json``). Re-exported by `xlmr_hf.data.cleaning`, where the builder fills them in."""
+``manifest.json``). Re-exported by `xlmr_hf.corpus.cleaning`, where the builder fills them in."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CorpusBuildReport", "StageCounts"]
+__all__ = ["LANGUAGE_KEYS", "CorpusBuildReport", "StageCounts"]
 
 
 @dataclass
@@ -35,7 +35,7 @@ class StageCounts:
             self.details[key] = self.details.get(key, 0) + value
 
 
-_LANGUAGE_KEYS = ("identified_documents", "identified_paragraphs", "below_threshold_documents",
+LANGUAGE_KEYS = ("identified_documents", "identified_paragraphs", "below_threshold_documents",
                   "below_threshold_paragraphs", "not_selected_documents", "not_selected_paragraphs",
                   "perplexity_removed_documents", "perplexity_removed_paragraphs", "documents", "paragraphs",
                   "characters", "bytes")
@@ -56,6 +56,13 @@ class CorpusBuildReport:
     elapsed_seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     """Wall seconds of ``setup``, ``pass1`` (hashing + resolution), ``pass2`` (filter + LID + compression), ``merge``."""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CorpusBuildReport:
+        """The report of a ``manifest.json`` (`to_dict`'s output)."""
+        fields_ = {k: v for k, v in data.items() if k not in ("format", "version", "totals")}
+        stages = [StageCounts(**{k: v for k, v in s.items()}) for s in fields_.pop("stages")]
+        return cls(stages=stages, **fields_)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -143,15 +143,19 @@ class LanguageIdentifier:
         if granularity == "document":
             lang, score = self.predict(paragraphs)
             kept = score >= threshold
-            return [Route(lang, list(paragraphs) if kept else [], 0 if kept else len(paragraphs))]
+            return [Route(lang, list(paragraphs) if kept else [], 0 if kept else len(paragraphs), score)]
         routes: dict[str, Route] = {}
+        scores: dict[str, list[float]] = {}
         for paragraph in paragraphs:
             lang, score = self.predict(paragraph)
             route = routes.setdefault(lang, Route(lang, [], 0))
             if score >= threshold:
                 route.kept.append(paragraph)
+                scores.setdefault(lang, []).append(score)
             else:
                 route.below_threshold += 1
+        for lang, route in routes.items():
+            route.score = sum(scores[lang]) / len(scores[lang]) if lang in scores else 0.0
         return list(routes.values())
 
     def __repr__(self) -> str:
@@ -161,11 +165,13 @@ class LanguageIdentifier:
 @dataclass
 class Route:
     """The paragraphs of one document that LID gave to ``language``: ``kept`` ones (in order) and how many scored
-    below the threshold."""
+    below the threshold; ``score`` is the document's top-1 score, or with paragraph granularity the mean score of the
+    kept paragraphs (0 when none)."""
 
     language: str
     kept: list[str]
     below_threshold: int
+    score: float = 0.0
 
 
 def label_to_code(label: str) -> str:

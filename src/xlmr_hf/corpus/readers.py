@@ -30,6 +30,7 @@ __all__ = [
     "RawDocument",
     "ReadStats",
     "ShardWriter",
+    "compression_of",
     "detect_format",
     "merge_shards",
     "normalize_for_dedup",
@@ -120,13 +121,13 @@ def detect_format(path: str | os.PathLike) -> tuple[str, str | None]:
     )
 
 
-def _compression_of(path: str | os.PathLike) -> str | None:
+def compression_of(path: str | os.PathLike) -> str | None:
     name = str(path).lower()
     return next((kind for suffix, kind in _COMPRESSIONS.items() if name.endswith(suffix)), None)
 
 
 def _open_binary(path: Path) -> BinaryIO:
-    compression = _compression_of(path)
+    compression = compression_of(path)
     try:
         if compression == "gzip":
             return gzip.open(path, "rb")  # type: ignore[return-value]
@@ -138,7 +139,7 @@ def _open_binary(path: Path) -> BinaryIO:
 
 
 def _stream_error(path: Path, where: str, error: BaseException) -> CorpusInputError:
-    compression = _compression_of(path)
+    compression = compression_of(path)
     kind = f"corrupt or truncated {compression} stream" if compression else "read error"
     return CorpusInputError(f"input {str(path)!r}: {kind} {where}: {type(error).__name__}: {error}", path, where)
 

@@ -32,30 +32,26 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from .common import InputFile, check_output_dir, digest, perplexity_setup, resolve_inputs
 from .lid import (
     LID176_LANGUAGES,
-    KenLMScorerFactory,
     LanguageIdentifier,
     PerplexityStage,
     ScorerFactory,
-    load_perplexity_cutoffs,
 )
 from .readers import (
     INPUT_FORMATS,
-    SUPPORTED_SUFFIXES,
     CorpusBuildError,
     CorpusInputError,
     ReadStats,
     ShardWriter,
-    _compression_of,
-    detect_format,
     merge_shards,
     normalize_for_dedup,
     normalize_paragraph,
     normalized_paragraph_hash,
     read_documents,
 )
-from .report import _LANGUAGE_KEYS, CorpusBuildReport, StageCounts
+from .report import LANGUAGE_KEYS, CorpusBuildReport, StageCounts
 
 __all__ = [
     "STAGES",
@@ -211,18 +207,8 @@ class CorpusBuildConfig:
 
 # ----------------------------------------------------------------------------------------------- per-input work
 @dataclass
-class _Input:
-    index: int
-    path: Path
-    format: str
-    compression: str | None
-    size: int
-    mtime_ns: int
-
-
-@dataclass
 class _Task:
-    input: _Input
+    input: InputFile
     config: CorpusBuildConfig
     key: str
     work_dir: Path
@@ -253,7 +239,7 @@ class _Counter:
         details[key] = details.get(key, 0) + value
 
     def lang(self, lang: str, key: str, value: int = 1) -> None:
-        counts = self.languages.setdefault(lang, dict.fromkeys(_LANGUAGE_KEYS, 0))
+        counts = self.languages.setdefault(lang, dict.fromkeys(LANGUAGE_KEYS, 0))
         counts[key] += value
 
 
@@ -405,40 +391,6 @@ def _run_stages(task: _Task, counter: _Counter, stats: ReadStats, writer: ShardW
 
 
 # --------------------------------------------------------------------------------------------------- orchestration
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:32]
-
-
-def _resolve_inputs(inputs: Sequence[str | os.PathLike], input_format: str, output_dir: Path) -> list[_Input]:
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():  # every supported file below it, sorted
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUPPORTED_SUFFIXES)
-                           and not p.resolve().is_relative_to(output_dir.resolve()))  # never our own outputs
-            if not found:
-                raise CorpusBuildError(f"input directory {str(item)!r} holds no file ending in {', '.join(SUPPORTED_SUFFIXES)}")
-            paths.extend(found)
-        elif path.is_file():
-            paths.append(path)
-        else:
-            raise CorpusBuildError(f"input {str(item)!r} does not exist")
-    if not paths:
-        raise CorpusBuildError("no inputs given")
-    seen: set[Path] = set()
-    specs = []
-    for index, path in enumerate(paths):
-        if path.resolve() in seen:
-            raise CorpusBuildError(f"input {str(path)!r} is listed twice (dedup would empty the second copy)")
-        seen.add(path.resolve())
-        fmt, compression = detect_format(path) if input_format == "auto" else (input_format, _compression_of(path))
-        stat = path.stat()
-        specs.append(_Input(index, path, fmt, compression, stat.st_size, stat.st_mtime_ns))
-    return specs
-
-
 def _call(job: tuple[Callable[[_Task], dict], _Task]) -> tuple[int, dict]:
     function, task = job
     return task.input.index, function(task)
@@ -503,24 +455,6 @@ def _resolve_duplicates(arrays: list[np.ndarray], keep_first: bool) -> list[np.n
     return np.split(keep, np.cumsum([a.size for a in arrays])[:-1]) if arrays else []
 
 
-def _perplexity_setup(config: CorpusBuildConfig, factory: ScorerFactory | None):
-    if not config.perplexity_enabled:
-        return None, None, None
-    if factory is None:
-        if config.kenlm_models is None:
-            raise CorpusBuildError("max_perplexity / perplexity_cutoffs need kenlm_models (a directory of "
-                                   "<lang>.arpa.bin files or a mapping language -> file) or a scorer_factory")
-        KenLMScorerFactory.require_kenlm()
-        factory = KenLMScorerFactory(config.kenlm_models)
-    cutoffs = None
-    if isinstance(config.perplexity_cutoffs, str):
-        cutoffs = load_perplexity_cutoffs(config.perplexity_cutoffs, tuple(config.perplexity_percentiles))
-    elif config.perplexity_cutoffs is not None:
-        cutoffs = {str(k): (float(v[0]), float(v[1])) for k, v in config.perplexity_cutoffs.items()}
-    fingerprint = getattr(factory, "fingerprint", None) or f"unreusable-{uuid.uuid4().hex}"
-    return factory, cutoffs, fingerprint
-
-
 def build_corpus(
     inputs: Sequence[str | os.PathLike],
     output_dir: str | os.PathLike,
@@ -542,8 +476,8 @@ def build_corpus(
     config = config if config is not None else CorpusBuildConfig()
     started = time.perf_counter()
     output_dir = Path(output_dir)
-    _check_output_dir(output_dir, overwrite)
-    specs = _resolve_inputs(inputs, config.input_format, output_dir)
+    check_output_dir(output_dir, overwrite)
+    specs = resolve_inputs(inputs, config.input_format, output_dir)
     identifier = LanguageIdentifier(config.lid_model, config.line_joiner)
     if config.languages is not None:
         unknown = [c for c in config.languages if c not in identifier.labels]
@@ -551,7 +485,7 @@ def build_corpus(
             raise CorpusBuildError(f"languages: {', '.join(map(repr, unknown))} are not labels of "
                                    f"{identifier.model_path} (it has {len(identifier.labels)}; see "
                                    "xlmr_hf.data.LID176_LANGUAGES or xlmr-hf build-corpus --list-languages)")
-    factory, cutoffs, scorer_fingerprint = _perplexity_setup(config, scorer_factory)
+    factory, cutoffs, scorer_fingerprint = perplexity_setup(config, scorer_factory)
     if config.workers > 1 and factory is not None:
         try:
             pickle.dumps(factory)
@@ -563,7 +497,7 @@ def build_corpus(
     total = sum(s.size for s in specs)
     timings = {"setup": time.perf_counter() - started}
     status = {s.index: {"status": "done", "error": None, "hashes_reused": False} for s in specs}
-    key1 = {s.index: _digest({
+    key1 = {s.index: digest({
         "v": _CACHE_VERSION, "path": str(s.path.resolve()), "size": s.size, "mtime_ns": s.mtime_ns, "format": s.format,
         "field": config.jsonl_text_field, "title": config.wet_keep_title, "normalization": config.normalization,
         "on_error": config.on_error, "unicode": unicodedata.unidata_version}) for s in specs}
@@ -585,7 +519,7 @@ def build_corpus(
         timings["pass1"] = time.perf_counter() - started - sum(timings.values())
         stage2 = {name: value for name, value in config.to_dict().items() if name not in ("workers", "on_error")}
         stage2.update(lid_sha256=identifier.sha256, scorer=scorer_fingerprint, cutoffs=cutoffs, v=_CACHE_VERSION)
-        key2 = {s.index: _digest({"input": key1[s.index], "stage2": stage2, "mask": hashlib.sha256(
+        key2 = {s.index: digest({"input": key1[s.index], "stage2": stage2, "mask": hashlib.sha256(
             masks[s.index].tobytes()).hexdigest() if s.index in masks else None}) for s in specs}
         ok = [s for s in specs if status[s.index]["status"] != "error"]
         todo = [s for s in ok if not (work / "p2" / key2[s.index] / "stats.json").exists()]
@@ -618,29 +552,6 @@ def build_corpus(
     return report
 
 
-def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    """Refuse (or, with ``overwrite``, clear) an output directory holding files no earlier build wrote there."""
-    if not output_dir.is_dir():
-        return
-    if overwrite:
-        for path in output_dir.iterdir():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        return
-    ours = {"manifest.json", ".work"}
-    manifest = output_dir / "manifest.json"
-    if manifest.is_file():
-        try:
-            ours |= {o["path"].split("/")[0] for o in json.loads(manifest.read_text(encoding="utf-8"))["outputs"]}
-        except (ValueError, KeyError, TypeError):
-            raise CorpusBuildError(f"{manifest}: not a build manifest; choose an empty output directory or set "
-                                   "overwrite (--overwrite true) to clear it") from None
-    foreign = sorted(path.name for path in output_dir.iterdir() if path.name not in ours)
-    if foreign:
-        raise CorpusBuildError(f"output directory {str(output_dir)!r} holds files no earlier build wrote there "
-                               f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); choose an empty "
-                               "directory or set overwrite (--overwrite true), which clears it first")
-
-
 def _clean_up(output_dir: Path, work: Path, outputs: list[dict], keys1: set[str], keys2: set[str]) -> None:
     """Remove outputs of an earlier run that this run did not write (from the old manifest) and unused work entries."""
     old = output_dir / "manifest.json"
@@ -662,7 +573,7 @@ def _clean_up(output_dir: Path, work: Path, outputs: list[dict], keys1: set[str]
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _report(output_dir: Path, config: CorpusBuildConfig, identifier: LanguageIdentifier, specs: list[_Input],
+def _report(output_dir: Path, config: CorpusBuildConfig, identifier: LanguageIdentifier, specs: list[InputFile],
             status: dict[int, dict], stats: dict[int, dict], outputs: list[dict], elapsed: float) -> CorpusBuildReport:
     stages = [StageCounts(name) for name in STAGES]
     languages: dict[str, dict[str, Any]] = {}
@@ -677,7 +588,7 @@ def _report(output_dir: Path, config: CorpusBuildConfig, identifier: LanguageIde
                 stage.add(result["stages"][stage.name])
                 stage.enabled = result["stages"][stage.name]["enabled"]
             for lang, counts in result["languages"].items():
-                total = languages.setdefault(lang, dict.fromkeys(_LANGUAGE_KEYS, 0))
+                total = languages.setdefault(lang, dict.fromkeys(LANGUAGE_KEYS, 0))
                 for key, value in counts.items():
                     total[key] += value
             first, last = result["stages"][STAGES[0]], result["stages"][STAGES[-1]]
