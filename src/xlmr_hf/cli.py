@@ -269,14 +269,23 @@ def cmd_extend_tokenizer(args: argparse.Namespace) -> int:
 
 
 def cmd_build_corpus(args: argparse.Namespace) -> int:
-    """Build a CC-100-format corpus (see `xlmr_hf.data.build_corpus`) and print its manifest summary."""
-    from .data import CorpusBuildConfig, build_corpus
+    """Build a CC-100-format corpus as datatrove jobs on a local pool, Slurm or Ray (see
+    `xlmr_hf.corpus.build_corpus_datatrove`) and print its manifest summary."""
+    from .corpus import CorpusBuildConfig, ExecutorSettings, build_corpus_datatrove
 
     job, settings = _split(args.settings_parser.settings_values(args), CorpusJob)
+    execution, settings = _split(settings, ExecutorSettings)
     job = build_settings(CorpusJob, job)
-    report = build_corpus(job.input, job.output, build_settings(CorpusBuildConfig, settings), overwrite=job.overwrite)
+    execution = build_settings(ExecutorSettings, execution)
+    report = build_corpus_datatrove(job.input, job.output, build_settings(CorpusBuildConfig, settings), execution,
+                                    overwrite=job.overwrite)
+    if report is None:  # Slurm: submitted (or, dry run, written)
+        logs = Path(job.output) / ".work-datatrove"
+        verb = "written (dry run, nothing submitted)" if execution.dry_run else "submitted"
+        print(f"Slurm jobs {verb}: signatures -> duplicates -> filter -> merge; job scripts: "
+              f"{logs}/<key>/logs/<job>/launch_script.slurm; the merge job writes {job.output}/manifest.json")
+        return 0
     print(report.format_table())
-    print(f"manifest: {job.output}/manifest.json")
     return 0
 
 
@@ -355,16 +364,18 @@ def _add_settings_commands(sub: Any, command: str | None, task: str | None) -> N
         "build-corpus", help="clean raw text / JSONL / WET into a CC-100-format corpus with fastText LID",
         description="Stages, in order: Unicode normalization, paragraph normalization, paragraph dedup across all "
                     "inputs (keep the first), minimum length, fastText lid.176 language ID, optional KenLM "
-                    "perplexity filter or buckets. Writes <lang>.txt.xz per language and manifest.json; a rerun "
-                    "skips finished inputs.")
+                    "perplexity filter or buckets. Writes <lang>.txt.xz per language and manifest.json. Runs as "
+                    "four datatrove jobs (signatures, duplicates, filter, merge) with --executor local|slurm|ray; "
+                    "a rerun skips the tasks datatrove marked complete.")
     build.set_defaults(func=cmd_build_corpus, settings_parser=build)
     if command == "build-corpus":
-        from .data import CorpusBuildConfig
+        from .corpus import CorpusBuildConfig, ExecutorSettings
 
         build.add_argument("--list-languages", "--list_languages", action=_ListLanguages,
                            help="print the lid.176 language codes (the values --languages takes) and exit")
         build.add_settings(CorpusJob, dashes=True, title="input and output")
-        build.add_settings(CorpusBuildConfig, dashes=True)
+        build.add_settings(ExecutorSettings, dashes=True, title="execution (datatrove)")
+        build.add_settings(CorpusBuildConfig, dashes=True, skip={"workers"})
     tokenize = sub.add_parser(
         "tokenize-corpus", help="write a CC-100 corpus's token ids once (Arrow), for runs that outgrow one process",
         description="Tokenize every document of a CC-100 corpus into memory-mapped Arrow files (one row per "

@@ -12,6 +12,7 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .cleaning import STAGES, CorpusBuildConfig, build_corpus
+    from .distributed import EXECUTORS, ExecutorSettings, build_corpus_datatrove
     from .lid import (
         LID176_LANGUAGES,
         PERPLEXITY_BUCKETS,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from .xz import XZContainerError, XZStream, xz_streams
 
 __all__ = [
+    "EXECUTORS",
     "INPUT_FORMATS",
     "LID176_LANGUAGES",
     "PERPLEXITY_BUCKETS",
@@ -53,6 +55,7 @@ __all__ = [
     "CorpusBuildError",
     "CorpusBuildReport",
     "CorpusInputError",
+    "ExecutorSettings",
     "KenLMScorerFactory",
     "LanguageIdentifier",
     "MissingDependencyError",
@@ -67,6 +70,7 @@ __all__ = [
     "XZContainerError",
     "XZStream",
     "build_corpus",
+    "build_corpus_datatrove",
     "default_lid_model_path",
     "detect_format",
     "merge_shards",
@@ -82,6 +86,7 @@ __all__ = [
 
 _SOURCES: dict[str, str] = {
     **dict.fromkeys(("STAGES", "CorpusBuildConfig", "build_corpus"), "cleaning"),
+    **dict.fromkeys(("EXECUTORS", "ExecutorSettings", "build_corpus_datatrove"), "distributed"),
     **dict.fromkeys((
         "LID176_LANGUAGES", "PERPLEXITY_BUCKETS", "KenLMScorerFactory", "LanguageIdentifier", "MissingDependencyError",
         "PerplexityScorer", "PerplexityStage", "Route", "ScorerFactory", "default_lid_model_path",

@@ -42,10 +42,12 @@ class ExecutorSettings:
 
     executor: str = "local"
     """``local`` (a process pool on this machine), ``slurm`` (sbatch job arrays) or ``ray`` (a Ray cluster)."""
-    tasks: int = 1
-    """Tasks of the reading jobs (signatures, filtering); input files are spread over them round-robin."""
-    workers: int = 1
-    """Tasks run at once (local: processes; slurm/ray: at most this many array tasks at once; -1 = all)."""
+    tasks: int | None = None
+    """Tasks of the reading jobs (signatures, filtering); input files are spread over them round-robin (never more
+    tasks than files). Default: local, one per worker; slurm and ray, one per input file."""
+    workers: int | None = None
+    """Tasks run at once: local, processes (default 1); slurm and ray, at most this many at once (default -1: no
+    limit)."""
     dedup_tasks: int = 1
     """Hash buckets of the duplicate-finding job (one task each): more spreads its memory over machines."""
     metadata: bool = False
@@ -68,8 +70,12 @@ class ExecutorSettings:
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
             raise CorpusBuildError(f"executor={self.executor!r} is invalid; allowed: {', '.join(EXECUTORS)}")
+        if self.workers is None:
+            self.workers = 1 if self.executor == "local" else -1
         for name in ("tasks", "dedup_tasks"):
             value = getattr(self, name)
+            if value is None and name == "tasks":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise CorpusBuildError(f"{name}={value!r} is invalid; allowed: an integer >= 1")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or (self.workers < 1
@@ -122,11 +128,14 @@ def _tasks(job: str, settings: ExecutorSettings, n_inputs: int) -> int:
         return settings.dedup_tasks
     if job == "merge":
         return 1
+    if settings.tasks is None:
+        local = settings.executor == "local" and settings.workers != -1
+        return max(1, min(settings.workers, n_inputs)) if local else n_inputs
     return max(1, min(settings.tasks, n_inputs))
 
 
 def _executor(job: str, steps: list, tasks: int, settings: ExecutorSettings, logs: Path, depends: Any) -> Any:
-    workers = settings.workers if settings.workers == -1 else min(settings.workers, tasks)
+    workers = tasks if settings.workers == -1 else min(settings.workers, tasks)
     common = {"tasks": tasks, "logging_dir": str(logs / job), "depends": depends}
     if settings.executor == "local":
         from datatrove.executor import LocalPipelineExecutor
