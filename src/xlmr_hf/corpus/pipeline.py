@@ -15,6 +15,7 @@ import os
 import shutil
 import unicodedata
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,26 +76,48 @@ def _atomic_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-class _Stage(PipelineStep):
+class _Counting(PipelineStep):
+    """A step whose counts go to datatrove's stats once per task: summed here first, because ``stat_update`` keeps
+    running means and variances per call, which cost ~10 % of the build when called per document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: Counter[str] = Counter()
+
+    def add(self, label: str, value: int = 1) -> None:
+        self._pending[label] += value
+
+    def __call__(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        try:
+            yield from self.run(data, rank, world_size)
+        finally:
+            for label, value in sorted(self._pending.items()):
+                self.stat_update(label, value=value)
+            self._pending.clear()
+
+
+class _Stage(_Counting):
     """A step that counts one `StageCounts` row: documents/paragraphs in and out (+ added), and named details."""
 
     type = "xlmr-hf"
 
     def count(self, docs_in: int, paras_in: int, docs_out: int, paras_out: int, added: int = 0) -> None:
-        for key, value in (("documents_in", docs_in), ("paragraphs_in", paras_in), ("documents_out", docs_out),
-                           ("paragraphs_out", paras_out), ("documents_added", added)):
-            if value:
-                self.stat_update(key, value=value)
+        pending = self._pending
+        pending["documents_in"] += docs_in
+        pending["paragraphs_in"] += paras_in
+        pending["documents_out"] += docs_out
+        pending["paragraphs_out"] += paras_out
+        pending["documents_added"] += added
 
     def detail(self, key: str, value: int = 1) -> None:  # zeros too: the manifest lists every detail counted
-        self.stat_update(f"detail/{key}", value=value)
+        self._pending[f"detail/{key}"] += value
 
     def lang(self, lang: str, key: str, value: int = 1) -> None:
         if value:
-            self.stat_update(f"lang/{lang}/{key}", value=value)
+            self._pending[f"lang/{lang}/{key}"] += value
 
 
-class CorpusReader(PipelineStep):
+class CorpusReader(_Counting):
     """Reads this task's inputs (plain text, JSONL, WET; compressed or not) with `read_documents`. Ours rather than
     datatrove's readers: they keep cc_net's WET semantics (title line dropped, non-conversion records counted), count
     invalid UTF-8 and bad records, and ``on_error="skip"`` turns an unreadable input into a reported skip. With
@@ -127,18 +150,18 @@ class CorpusReader(PipelineStep):
             for n, raw in enumerate(read_documents(spec["path"], spec["format"], text_field=self.text_field,
                                                    on_error=self.on_error, stats=stats, keep_title=self.keep_title)):
                 documents, paragraphs = documents + 1, paragraphs + len(raw.paragraphs)
-                self.stat_update("documents")
+                self.add("documents")
                 yield Document("\n".join(raw.paragraphs), f"{spec['index']}/{n}",
                                metadata={"input": spec["index"], "raw_paragraphs": len(raw.paragraphs),
                                          "url": raw.url})
         except CorpusInputError as error:
             if self.on_error == "raise":
                 raise
-            self.stat_update("inputs_failed")
+            self.add("inputs_failed")
             record.update(status="error", error=str(error))
         for key in ("invalid_utf8", "bad_records", "skipped_records"):
             if getattr(stats, key):
-                self.stat_update(f"read/{key}", value=getattr(stats, key))
+                self.add(f"read/{key}", getattr(stats, key))
         if self.record_dir is not None:
             record.update(documents=documents, paragraphs=paragraphs, read=stats.to_dict())
             Path(self.record_dir).mkdir(parents=True, exist_ok=True)
@@ -188,7 +211,7 @@ class ParagraphNormalizer(_Stage):
             yield doc
 
 
-class DedupSignatures(PipelineStep):
+class DedupSignatures(_Counting):
     """Dedup, stage 1 of 3 (as datatrove's own dedup pipelines are staged): the 64-bit hash of every paragraph
     (`normalized_paragraph_hash`), written per input and hash bucket as ``<index>.b<bucket>.npy`` — rows of
     (hash, position), position = the paragraph's index within its input — plus ``<index>.count.json``. Ends a
@@ -210,7 +233,7 @@ class DedupSignatures(PipelineStep):
                 current, hashes = doc.metadata["input"], []
             with self.track_time():
                 hashes.extend(normalized_paragraph_hash(p) for p in doc.text.split("\n"))
-            self.stat_update("paragraphs", value=doc.text.count("\n") + 1)
+            self.add("paragraphs", doc.text.count("\n") + 1)
         self._save(current, hashes)
         return
         yield  # a generator that yields nothing
@@ -420,7 +443,7 @@ class PerplexityFilter(_Stage):
             yield doc
 
 
-class CorpusWriter(PipelineStep):
+class CorpusWriter(_Counting):
     """Writes each input's documents as CC-100 shards (`ShardWriter`: per (bucket, language), xz streams of ~4 MiB)
     into ``<output_dir>/<index>/`` with ``stats.json`` (per-language counts of what was written) and, with
     ``metadata``, ``metadata.jsonl`` (id, url, language, LID score, perplexity, bucket per document). Per input, so the
@@ -448,10 +471,10 @@ class CorpusWriter(PipelineStep):
             lang, paragraphs = doc.metadata["language"], doc.text.split("\n")
             with self.track_time():
                 writer.add(doc.metadata.get("bucket", ""), lang, paragraphs)
-            self.stat_update(f"lang/{lang}/documents")
-            self.stat_update(f"lang/{lang}/paragraphs", value=len(paragraphs))
-            self.stat_update(f"lang/{lang}/characters", value=sum(map(len, paragraphs)))
-            self.stat_update(f"lang/{lang}/bytes", value=sum(len(p.encode("utf-8")) + 1 for p in paragraphs) + 1)
+            self.add(f"lang/{lang}/documents")
+            self.add(f"lang/{lang}/paragraphs", len(paragraphs))
+            self.add(f"lang/{lang}/characters", sum(map(len, paragraphs)))
+            self.add(f"lang/{lang}/bytes", sum(len(p.encode("utf-8")) + 1 for p in paragraphs) + 1)
             if self.metadata:
                 rows.append(json.dumps({key: doc.metadata.get(key) for key in ("url", "language", "lid_score",
                                         "perplexity", "bucket")} | {"id": doc.id}, ensure_ascii=False))
