@@ -277,6 +277,7 @@ def cmd_build_corpus(args: argparse.Namespace) -> int:
     execution, settings = _split(settings, ExecutorSettings)
     job = build_settings(CorpusJob, job)
     execution = build_settings(ExecutorSettings, execution)
+    _quiet_datatrove_tracebacks()
     report = build_corpus_datatrove(job.input, job.output, build_settings(CorpusBuildConfig, settings), execution,
                                     overwrite=job.overwrite)
     if report is None:  # Slurm: submitted (or, dry run, written)
@@ -287,6 +288,15 @@ def cmd_build_corpus(args: argparse.Namespace) -> int:
         return 0
     print(report.format_table())
     return 0
+
+
+def _quiet_datatrove_tracebacks() -> None:
+    """datatrove logs a failing task's traceback (loguru) before re-raising; on the command line the error is our one
+    line, so tasks run in this process log the message without the traceback (the task log files under
+    ``.work-datatrove/`` keep everything else). Pool workers (``--workers`` > 1) are separate processes."""
+    from loguru import logger
+
+    logger.configure(patcher=lambda record: record.update(exception=None))
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:

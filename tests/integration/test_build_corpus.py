@@ -1,4 +1,6 @@
-"""End to end: `build_corpus` on hand-generated multilingual plain-text, JSONL and WET inputs.
+"""End to end: the corpus builders on hand-generated multilingual plain-text, JSONL and WET inputs — every check runs
+on the datatrove builder (`build_corpus_datatrove`, what ``xlmr-hf build-corpus`` runs) and on the one-process
+`build_corpus`.
 
 Twelve languages in ten scripts (Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Thai, Han, kana, Hangul) are
 spread over four inputs of three formats, with repeated paragraphs (boilerplate variants that differ only in case,
@@ -21,6 +23,7 @@ import pytest
 
 from xlmr_hf.corpus import cleaning
 from xlmr_hf.corpus.cleaning import STAGES, CorpusBuildConfig, build_corpus
+from xlmr_hf.corpus.distributed import ExecutorSettings, build_corpus_datatrove
 from xlmr_hf.corpus.readers import normalize_paragraph
 from xlmr_hf.tokenization.corpus import discover_corpus, iter_lines
 
@@ -90,11 +93,21 @@ def read_cc100(path: Path) -> list[list[str]]:
     return [doc.split("\n") for doc in data[:-2].split("\n\n")]
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def build(builder: str, paths, out: Path, config: CorpusBuildConfig, workers: int = 1):
+    """One build with ``builder``: the datatrove jobs (with ``workers > 1``: 3 tasks on ``workers`` processes) or
+    the one-process builder (with ``workers`` pool processes)."""
+    if builder == "datatrove":
+        settings = ExecutorSettings(tasks=3 if workers > 1 else 1, workers=workers)
+        return build_corpus_datatrove(paths, out, config, settings)
+    config.workers = workers
+    return build_corpus(paths, out, config, progress=False)
+
+
+@pytest.fixture(scope="module", params=["datatrove", "one-process"])
+def corpus(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("build_corpus")
     paths, parts = make_inputs(root / "inputs")
-    report = build_corpus(paths, root / "out1", CorpusBuildConfig(jsonl_text_field="content"), progress=False)
+    report = build(request.param, paths, root / "out1", CorpusBuildConfig(jsonl_text_field="content"))
     return root, paths, parts, report
 
 
@@ -171,16 +184,19 @@ def test_output_is_cc100(corpus):
 
 def test_two_workers_give_identical_bytes(corpus):
     root, paths, _, report = corpus
-    parallel = build_corpus(paths, root / "out2", CorpusBuildConfig(jsonl_text_field="content", workers=2),
-                            progress=False)
+    builder = "datatrove" if "executor" in report.environment else "one-process"
+    parallel = build(builder, paths, root / "out2", CorpusBuildConfig(jsonl_text_field="content"), workers=2)
     assert [o["path"] for o in parallel.outputs] == [o["path"] for o in report.outputs]
     for output in report.outputs:
         assert (root / "out2" / output["path"]).read_bytes() == (root / "out1" / output["path"]).read_bytes()
     assert [s.__dict__ for s in parallel.stages] == [s.__dict__ for s in report.stages]
-    assert parallel.environment["start_method"] in ("forkserver", "spawn")
+    if builder == "datatrove":
+        assert parallel.environment["executor"] == "local" and parallel.languages == report.languages
+    else:
+        assert parallel.environment["start_method"] in ("forkserver", "spawn")
 
 
-def test_rerun_skips_finished_inputs(tmp_path, monkeypatch):
+def test_rerun_skips_finished_inputs(tmp_path, monkeypatch):  # the datatrove builder's: test_build_corpus_datatrove
     paths, _ = make_inputs(tmp_path / "inputs")
     config = CorpusBuildConfig(jsonl_text_field="content", compress_preset=1)
     first = build_corpus(paths, tmp_path / "out", config, progress=False)
@@ -216,8 +232,9 @@ def test_rerun_skips_finished_inputs(tmp_path, monkeypatch):
 
 def test_languages_filter(corpus, tmp_path):
     _, paths, _, report = corpus
+    builder = "datatrove" if "executor" in report.environment else "one-process"
     config = CorpusBuildConfig(jsonl_text_field="content", languages=["ru", "zh", "ar"], compress_preset=1)
-    filtered = build_corpus(paths, tmp_path / "out", config, progress=False)
+    filtered = build(builder, paths, tmp_path / "out", config)
     assert sorted(o["path"] for o in filtered.outputs) == ["ar.txt.xz", "ru.txt.xz", "zh.txt.xz"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_file()) == [
         "ar.txt.xz", "manifest.json", "ru.txt.xz", "zh.txt.xz"]
@@ -228,11 +245,10 @@ def test_languages_filter(corpus, tmp_path):
     lid = filtered.stages[STAGES.index("language_id")]
     assert lid.documents_removed == not_selected + report.stages[STAGES.index("language_id")].documents_removed
     # rerunning into the same directory without the filter adds the other files; with it again removes them
-    shutil.rmtree(tmp_path / "out" / ".work")
-    build_corpus(paths, tmp_path / "out", CorpusBuildConfig(jsonl_text_field="content", compress_preset=1),
-                 progress=False)
+    shutil.rmtree(tmp_path / "out" / (".work-datatrove" if builder == "datatrove" else ".work"))
+    build(builder, paths, tmp_path / "out", CorpusBuildConfig(jsonl_text_field="content", compress_preset=1))
     assert len(list((tmp_path / "out").glob("*.txt.xz"))) == len(LANGS)
-    build_corpus(paths, tmp_path / "out", config, progress=False)
+    build(builder, paths, tmp_path / "out", config)
     assert len(list((tmp_path / "out").glob("*.txt.xz"))) == 3
 
 

@@ -173,3 +173,33 @@ def test_cli_bad_executor_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
                  "--executor", "spark"]) == 2
     err = capsys.readouterr().err
     assert "executor='spark' is invalid; allowed: local, slurm, ray" in err and "Traceback" not in err
+
+
+def test_an_input_failing_part_way_is_skipped_and_reported(inputs: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    for path in inputs.iterdir():
+        (source / path.name).write_bytes(path.read_bytes())
+    data = (source / "d.txt.xz").read_bytes()
+    (source / "d.txt.xz").write_bytes(data[: len(data) // 2])  # truncated: readable at first, then an xz error
+    config = {**CONFIG, "on_error": "skip"}
+    old = build_corpus([source], tmp_path / "old", CorpusBuildConfig(**config), progress=False)
+    new = build_corpus_datatrove([source], tmp_path / "new", CorpusBuildConfig(**config), ExecutorSettings(tasks=2))
+    assert [i["status"] for i in new.inputs] == [i["status"] for i in old.inputs] == ["done"] * 3 + ["error"]
+    assert "d.txt.xz" in new.inputs[3]["error"] and new.inputs[3]["error"] == old.inputs[3]["error"]
+    assert corpus_files(tmp_path / "new") == corpus_files(tmp_path / "old")  # nothing of the failed input is written
+    assert new.outputs == old.outputs and new.totals()["inputs_failed"] == 1
+    with pytest.raises(Exception, match="d.txt.xz"):  # on_error="raise": the build stops, naming the file
+        build_corpus_datatrove([source], tmp_path / "raise", CorpusBuildConfig(**CONFIG), ExecutorSettings())
+
+
+def test_cli_unreadable_input_is_one_line_without_traceback(inputs: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from xlmr_hf.cli import main
+
+    data = (inputs / "d.txt.xz").read_bytes()
+    (tmp_path / "d.txt.xz").write_bytes(data[: len(data) // 2])
+    assert main(["build-corpus", "--input", str(tmp_path / "d.txt.xz"), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("xlmr-hf build-corpus: error: input ") and "d.txt.xz" in err
+    assert "Traceback" not in err
