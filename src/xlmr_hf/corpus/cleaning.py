@@ -3,8 +3,8 @@
 `build_corpus` runs the stages of `STAGES` in order (Unicode normalisation, paragraph normalisation, paragraph dedup
 across all inputs, minimum length, fastText language ID, optional KenLM perplexity) in two passes over the inputs,
 reuses the finished inputs of an earlier run, and writes ``manifest.json`` (`CorpusBuildReport`). The output bytes
-depend only on the inputs and the settings, never on ``workers``. See ``docs/data_pipeline.md`` for the stages, the
-execution model and the mapping onto datatrove blocks.
+depend only on the inputs and the settings, never on ``workers``, and equal those of the datatrove builder
+(`xlmr_hf.corpus.distributed`). See ``docs/data_pipeline.md`` for the stages and the execution models.
 """
 
 from __future__ import annotations
