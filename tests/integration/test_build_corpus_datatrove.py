@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 from test_build_corpus import make_inputs
 
-from xlmr_hf.corpus import CorpusBuildConfig, CorpusBuildError, ExecutorSettings, build_corpus, build_corpus_datatrove
+from xlmr_hf.corpus import (
+    CorpusBuildConfig,
+    CorpusBuildError,
+    ExecutorSettings,
+    build_corpus,
+    build_corpus_datatrove,
+)
 from xlmr_hf.corpus import pipeline as steps
 
 CONFIG = {"jsonl_text_field": "content", "min_document_chars": 60}

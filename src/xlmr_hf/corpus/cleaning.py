@@ -32,7 +32,14 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .common import InputFile, check_output_dir, digest, perplexity_setup, resolve_inputs
+from .common import (
+    InputFile,
+    check_output_dir,
+    digest,
+    language_identifier,
+    perplexity_setup,
+    resolve_inputs,
+)
 from .lid import (
     LID176_LANGUAGES,
     LanguageIdentifier,
@@ -478,13 +485,7 @@ def build_corpus(
     output_dir = Path(output_dir)
     check_output_dir(output_dir, overwrite)
     specs = resolve_inputs(inputs, config.input_format, output_dir)
-    identifier = LanguageIdentifier(config.lid_model, config.line_joiner)
-    if config.languages is not None:
-        unknown = [c for c in config.languages if c not in identifier.labels]
-        if unknown:
-            raise CorpusBuildError(f"languages: {', '.join(map(repr, unknown))} are not labels of "
-                                   f"{identifier.model_path} (it has {len(identifier.labels)}; see "
-                                   "xlmr_hf.data.LID176_LANGUAGES or xlmr-hf build-corpus --list-languages)")
+    identifier = language_identifier(config)
     factory, cutoffs, scorer_fingerprint = perplexity_setup(config, scorer_factory)
     if config.workers > 1 and factory is not None:
         try:

@@ -13,10 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .lid import KenLMScorerFactory, ScorerFactory, load_perplexity_cutoffs
+from .lid import (
+    KenLMScorerFactory,
+    LanguageIdentifier,
+    ScorerFactory,
+    load_perplexity_cutoffs,
+)
 from .readers import SUPPORTED_SUFFIXES, CorpusBuildError, compression_of, detect_format
 
-__all__ = ["InputFile", "check_output_dir", "digest", "perplexity_setup", "resolve_inputs"]
+__all__ = ["InputFile", "check_output_dir", "digest", "language_identifier", "perplexity_setup", "resolve_inputs"]
 
 
 @dataclass
@@ -50,7 +55,8 @@ def resolve_inputs(inputs: Sequence[str | os.PathLike], input_format: str, outpu
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUPPORTED_SUFFIXES)
                            and not p.resolve().is_relative_to(output_dir.resolve()))  # never our own outputs
             if not found:
-                raise CorpusBuildError(f"input directory {str(item)!r} holds no file ending in {', '.join(SUPPORTED_SUFFIXES)}")
+                raise CorpusBuildError(f"input directory {str(item)!r} holds no file ending in "
+                                       f"{', '.join(SUPPORTED_SUFFIXES)}")
             paths.extend(found)
         elif path.is_file():
             paths.append(path)
@@ -112,3 +118,15 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
         raise CorpusBuildError(f"output directory {str(output_dir)!r} holds files no earlier build wrote there "
                                f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); choose an empty "
                                "directory or set overwrite (--overwrite true), which clears it first")
+
+
+def language_identifier(config: Any) -> LanguageIdentifier:
+    """The LID model of ``config``, after checking that every code of ``config.languages`` is one of its labels."""
+    identifier = LanguageIdentifier(config.lid_model, config.line_joiner)
+    if config.languages is not None:
+        unknown = [c for c in config.languages if c not in identifier.labels]
+        if unknown:
+            raise CorpusBuildError(f"languages: {', '.join(map(repr, unknown))} are not labels of "
+                                   f"{identifier.model_path} (it has {len(identifier.labels)}; see "
+                                   "xlmr_hf.corpus.LID176_LANGUAGES or xlmr-hf build-corpus --list-languages)")
+    return identifier

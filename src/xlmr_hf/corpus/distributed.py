@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from .cleaning import STAGES, CorpusBuildConfig
-from .common import InputFile, check_output_dir, digest, perplexity_setup, resolve_inputs
+from .common import (
+    InputFile,
+    check_output_dir,
+    digest,
+    language_identifier,
+    perplexity_setup,
+    resolve_inputs,
+)
 from .lid import LanguageIdentifier, ScorerFactory
 from .readers import CorpusBuildError, merge_shards
 from .report import LANGUAGE_KEYS, CorpusBuildReport, StageCounts
@@ -114,7 +121,8 @@ def _pipelines(specs: list[InputFile], config: CorpusBuildConfig, settings: Exec
     dedup = (p.DedupFilter(dirs["signatures"], dirs["duplicates"], settings.dedup_tasks, dirs["records"])
              if config.dedup else p.DedupFilter())
     jobs["filter"] = [
-        *reader(dirs["records"], dirs["signature_records"] if config.dedup else None), dedup, p.LengthFilter(config.min_paragraph_chars, config.min_document_chars),
+        *reader(dirs["records"], dirs["signature_records"] if config.dedup else None), dedup,
+        p.LengthFilter(config.min_paragraph_chars, config.min_document_chars),
         p.LanguageRouter(lid_path, config.line_joiner, config.lid_granularity, config.lid_threshold,
                          list(config.languages) if config.languages is not None else None),
         p.PerplexityFilter(factory, config.max_perplexity, cutoffs),
@@ -143,8 +151,8 @@ def _executor(job: str, steps: list, tasks: int, settings: ExecutorSettings, log
         return LocalPipelineExecutor(steps, workers=workers, start_method="forkserver", **common)
     if settings.executor == "ray":
         try:
-            from datatrove.executor.ray import RayPipelineExecutor
             import ray  # noqa: F401
+            from datatrove.executor.ray import RayPipelineExecutor
         except ImportError as error:
             raise CorpusBuildError(f"executor='ray' needs Ray: pip install 'datatrove[ray]' ({error})") from None
         return RayPipelineExecutor(steps, workers=workers, cpus_per_task=1, **common)
@@ -200,12 +208,7 @@ def build_corpus_datatrove(
     output_dir = Path(output_dir)
     check_output_dir(output_dir, overwrite)
     specs = resolve_inputs(inputs, config.input_format, output_dir)
-    identifier = LanguageIdentifier(config.lid_model, config.line_joiner)
-    if config.languages is not None:
-        unknown = [c for c in config.languages if c not in identifier.labels]
-        if unknown:
-            raise CorpusBuildError(f"languages: {', '.join(map(repr, unknown))} are not labels of "
-                                   f"{identifier.model_path} (it has {len(identifier.labels)})")
+    identifier = language_identifier(config)
     factory, cutoffs, fingerprint = perplexity_setup(config, scorer_factory)
     key = digest({"v": _WORK_VERSION, "settings": {k: v for k, v in config.to_dict().items() if k != "workers"},
                   "lid": identifier.sha256, "scorer": fingerprint, "cutoffs": cutoffs,

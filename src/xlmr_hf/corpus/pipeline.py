@@ -25,7 +25,13 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from .lid import LanguageIdentifier, PerplexityStage, ScorerFactory
-from .readers import CorpusInputError, ReadStats, ShardWriter, normalized_paragraph_hash, read_documents
+from .readers import (
+    CorpusInputError,
+    ReadStats,
+    ShardWriter,
+    normalized_paragraph_hash,
+    read_documents,
+)
 
 __all__ = [
     "CorpusMerge",
