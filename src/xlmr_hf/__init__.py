@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 _SOURCES = dict.fromkeys([name for name in __all__ if name != "__version__"], "models")
+for _name in _SOURCES:  # on importlib.reload: forget the classes cached by an earlier __getattr__
+    globals().pop(_name, None)
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _SOURCES, __all__)
 
