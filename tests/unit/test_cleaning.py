@@ -109,9 +109,9 @@ def test_dedup_key_and_hash():
 
 def test_resolve_duplicates_keep_first_and_remove_all():
     arrays = [np.array([1, 2, 1], dtype="<u8"), np.array([], dtype="<u8"), np.array([3, 2, 4], dtype="<u8")]
-    first = cleaning._resolve_duplicates(arrays, keep_first=True)
+    first = cleaning.resolve_duplicates(arrays, keep_first=True)
     assert [m.tolist() for m in first] == [[True, True, False], [], [True, False, True]]
-    none = cleaning._resolve_duplicates(arrays, keep_first=False)
+    none = cleaning.resolve_duplicates(arrays, keep_first=False)
     assert [m.tolist() for m in none] == [[False, False, False], [], [True, False, True]]
 
 

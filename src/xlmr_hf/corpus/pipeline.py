@@ -24,8 +24,10 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from .common import count_routes, resolve_duplicates
 from .lid import LanguageIdentifier, PerplexityStage, ScorerFactory
 from .readers import (
+    CorpusBuildError,
     CorpusInputError,
     ReadStats,
     ShardWriter,
@@ -276,19 +278,12 @@ class FindDuplicates(PipelineStep):
         indices = [i for i in self.indices if input_file(self.signature_dir, i, ".count.json").is_file()]
         tables = [np.load(input_file(self.signature_dir, i, f".b{rank:03d}.npy"), allow_pickle=False)
                   for i in indices]  # inputs without signatures: failed, or no paragraph survived normalisation
-        hashes = np.concatenate([t[:, 0] for t in tables]) if tables else np.zeros(0, dtype="<u8")
-        keep = np.zeros(hashes.size, dtype=bool)
         with self.track_time(unit="bucket"):
-            if hashes.size:
-                _, first, counts = np.unique(hashes, return_index=True, return_counts=True)  # first index wins
-                keep[first if self.keep_first else first[counts == 1]] = True
-        self.stat_update("paragraphs", value=int(hashes.size))
-        self.stat_update("duplicates", value=int(hashes.size - keep.sum()))
-        start = 0
-        for index, table in zip(indices, tables):
-            removed = table[~keep[start:start + len(table)], 1]
-            start += len(table)
-            _atomic_npy(input_file(self.output_dir, index, f".b{rank:03d}.npy"), np.sort(removed))
+            masks = resolve_duplicates([table[:, 0] for table in tables], self.keep_first)
+        self.stat_update("paragraphs", value=sum(len(table) for table in tables))
+        self.stat_update("duplicates", value=sum(int((~mask).sum()) for mask in masks))
+        for index, table, mask in zip(indices, tables, masks):
+            _atomic_npy(input_file(self.output_dir, index, f".b{rank:03d}.npy"), np.sort(table[~mask, 1]))
         return
         yield
 
@@ -338,8 +333,6 @@ class DedupFilter(_Stage):
 
     def _check(self, index: int | None, expected: int, seen: int) -> None:
         if index is not None and seen != expected and not failed(self.record_dir, index):
-            from .readers import CorpusBuildError
-
             raise CorpusBuildError(f"input {index} changed between hashing ({expected} paragraphs) and filtering "
                                    f"({seen}); delete the build's .work directory and rerun")
 
@@ -392,22 +385,7 @@ class LanguageRouter(_Stage):
             paragraphs = doc.text.split("\n")
             with self.track_time():
                 routes = self._identifier.route(paragraphs, self.granularity, self.threshold)
-            out, below = [], 0
-            for route in routes:
-                lang, kept = route.language, route.kept
-                below += route.below_threshold
-                self.lang(lang, "identified_documents")
-                self.lang(lang, "identified_paragraphs", len(kept) + route.below_threshold)
-                self.lang(lang, "below_threshold_paragraphs", route.below_threshold)
-                if not kept:
-                    self.lang(lang, "below_threshold_documents")
-                elif selected is not None and lang not in selected:
-                    self.lang(lang, "not_selected_documents")
-                    self.lang(lang, "not_selected_paragraphs", len(kept))
-                    self.detail("not_selected_paragraphs", len(kept))
-                else:
-                    out.append(route)
-            self.detail("below_threshold_paragraphs", below)
+            out = count_routes(routes, selected, self.lang, self.detail)
             self.count(1, len(paragraphs), len(out), sum(len(r.kept) for r in out), added=max(len(out) - 1, 0))
             for n, route in enumerate(out):
                 yield Document("\n".join(route.kept), doc.id if n == 0 else f"{doc.id}/{route.language}",

@@ -61,7 +61,7 @@ class CorpusBuildReport:
     def from_dict(cls, data: Mapping[str, Any]) -> CorpusBuildReport:
         """The report of a ``manifest.json`` (`to_dict`'s output)."""
         fields_ = {k: v for k, v in data.items() if k not in ("format", "version", "totals")}
-        stages = [StageCounts(**{k: v for k, v in s.items()}) for s in fields_.pop("stages")]
+        stages = [StageCounts(**stage) for stage in fields_.pop("stages")]
         return cls(stages=stages, **fields_)
 
     def to_dict(self) -> dict[str, Any]:
